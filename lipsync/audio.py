@@ -1,0 +1,241 @@
+"""Audio analysis: decode once, compute per-time-step features, cache as .npz.
+
+Everything here is plain numpy/scipy so the platform can analyse an upload without
+importing torch. Features are on a fixed 100 Hz grid (hop 10 ms): row t describes the
+25 ms window centred on t / 100 seconds, so T = N // HOP_LENGTH + 1 for N samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+HOP_LENGTH = 160          # 10 ms -> 100 Hz features
+N_FFT = 400               # 25 ms window
+N_MELS = 80
+N_MFCC = 13
+FEATURE_RATE = SAMPLE_RATE / HOP_LENGTH   # 100.0 Hz
+FORMAT_VERSION = 1
+
+# Peak amplitude below this (about -66 dBFS) is treated as silence: no speech to lip-sync.
+SILENCE_PEAK = 5e-4
+
+
+@dataclass
+class AnalysedAudio:
+    """One analysed audio file; reusable across templates and workers.
+
+    features (all float32, first axis T at ``rate`` Hz):
+      logmel (T, 80)  natural-log mel power, 0-8 kHz
+      mfcc   (T, 13)  DCT-II of logmel
+      energy (T,)     RMS level in dBFS (floor -100)
+      voicing (T,)    periodicity 0..1 (normalised autocorrelation peak)
+      pitch  (T,)     f0 in Hz where voiced (voicing > 0.45), else 0
+      speech (T,)     0/1 speech activity (energy gate relative to the file's loud frames)
+    phonemes: optional [(label, start_s, end_s), ...] from pocketsphinx (English only).
+    """
+
+    sha256: str
+    samples: np.ndarray
+    sample_rate: int
+    duration: float
+    features: dict[str, np.ndarray]
+    rate: float = FEATURE_RATE
+    language: str | None = None
+    phonemes: list[tuple[str, float, float]] = field(default_factory=list)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.features["logmel"].shape[0])
+
+    def save(self, path) -> None:
+        """Write to ``path`` (.npz) atomically: temp file in the same directory + rename."""
+        path = os.fspath(path)
+        meta = {
+            "version": FORMAT_VERSION,
+            "sha256": self.sha256,
+            "sample_rate": self.sample_rate,
+            "duration": self.duration,
+            "rate": self.rate,
+            "language": self.language,
+            "phonemes": [[p, float(s), float(e)] for p, s, e in self.phonemes],
+            "features": sorted(self.features),
+        }
+        arrays = {"samples": np.asarray(self.samples, np.float32),
+                  "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+        arrays.update({"f_" + k: np.asarray(v) for k, v in self.features.items()})
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz",
+                                   dir=os.path.dirname(os.path.abspath(path)))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path) -> "AnalysedAudio":
+        with np.load(os.fspath(path), allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            if meta.get("version") != FORMAT_VERSION:
+                raise ValueError(f"unsupported AnalysedAudio version {meta.get('version')}")
+            features = {k: z["f_" + k] for k in meta["features"]}
+            samples = z["samples"]
+        return cls(sha256=meta["sha256"], samples=samples, sample_rate=meta["sample_rate"],
+                   duration=meta["duration"], features=features, rate=meta["rate"],
+                   language=meta["language"],
+                   phonemes=[(p, s, e) for p, s, e in meta["phonemes"]])
+
+
+def analyse_audio(path, *, language=None) -> AnalysedAudio:
+    """Decode ``path`` (any container PyAV reads; video files use their audio track) and
+    compute features. ``language`` is an ISO code hint ("en", "zh", "cmn", ...); English
+    also gets pocketsphinx phoneme timings when pocketsphinx is installed.
+
+    Raises UndecodableMediaError (not media / no audio stream) or SilentAudioError.
+    """
+    from .errors import SilentAudioError
+
+    with open(path, "rb") as f:
+        sha = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    samples = _decode(path)
+    if samples.size < SAMPLE_RATE // 10 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
+        raise SilentAudioError("The audio is empty or silent, so there is no speech to lip-sync.")
+    audio = analyse_samples(samples, language=language)
+    audio.sha256 = sha.hexdigest()
+    return audio
+
+
+def analyse_samples(samples: np.ndarray, *, language=None, phonemes=True) -> AnalysedAudio:
+    """Features for (N,) float32 mono 16 kHz samples in [-1, 1] (no silence check)."""
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    features = compute_features(samples)
+    phones: list[tuple[str, float, float]] = []
+    if phonemes and language and language.lower().split("-")[0] in ("en", "eng"):
+        from .phonemes import recognise_phonemes   # optional: pocketsphinx may be absent
+        phones = recognise_phonemes(samples)
+    return AnalysedAudio(sha256="", samples=samples, sample_rate=SAMPLE_RATE,
+                         duration=samples.size / SAMPLE_RATE, features=features,
+                         language=language, phonemes=phones)
+
+
+def compute_features(samples: np.ndarray) -> dict[str, np.ndarray]:
+    """(N,) float32 16 kHz -> dict of (T, ...) float32 arrays at 100 Hz (see AnalysedAudio)."""
+    frames = _frames(samples, N_FFT)                           # (T, 400)
+    window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+    spec = np.abs(np.fft.rfft(frames * window, n=512, axis=1)) ** 2   # (T, 257)
+    mel = spec @ _mel_filters().T                              # (T, 80)
+    logmel = np.log(np.maximum(mel, 1e-10)).astype(np.float32)
+    mfcc = (logmel @ _dct_matrix().T).astype(np.float32)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    energy = (20 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32)
+    voicing, pitch = _pitch(samples)
+    loud = np.percentile(energy, 95)
+    speech = ((energy > loud - 30) & (energy > -60)).astype(np.float32)
+    return {"logmel": logmel, "mfcc": mfcc, "energy": energy,
+            "voicing": voicing, "pitch": pitch, "speech": speech}
+
+
+def _frames(x: np.ndarray, size: int) -> np.ndarray:
+    """(N,) -> (N // HOP + 1, size) windows centred on multiples of HOP (zero padded)."""
+    n = x.size // HOP_LENGTH + 1
+    pad = np.pad(x, (size // 2, size // 2 + HOP_LENGTH))
+    idx = np.arange(size)[None, :] + HOP_LENGTH * np.arange(n)[:, None]
+    return pad[idx]
+
+
+@lru_cache(maxsize=None)
+def _mel_filters() -> np.ndarray:
+    """(80, 257) triangular HTK-mel filters over 0..8 kHz, area-normalised (Slaney)."""
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 257)
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (fft_freqs[None] - lo) / (mid - lo)
+    down = (hi - fft_freqs[None]) / (hi - mid)
+    fb = np.maximum(0.0, np.minimum(up, down)) * (2.0 / (hi - lo))
+    return fb.astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def _dct_matrix() -> np.ndarray:
+    """(13, 80) orthonormal DCT-II."""
+    n = np.arange(N_MELS)
+    k = np.arange(N_MFCC)[:, None]
+    m = np.cos(np.pi / N_MELS * (n + 0.5) * k) * np.sqrt(2.0 / N_MELS)
+    m[0] /= np.sqrt(2.0)
+    return m.astype(np.float32)
+
+
+def _pitch(samples: np.ndarray, fmin=60.0, fmax=400.0):
+    """Autocorrelation pitch on 40 ms windows: returns (voicing (T,), f0 Hz (T,))."""
+    size = 640
+    frames = _frames(samples, size).astype(np.float64)
+    frames -= frames.mean(axis=1, keepdims=True)
+    frames *= np.hanning(size)
+    spec = np.fft.rfft(frames, n=2 * size, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :size]
+    # Unbias by the window's own autocorrelation so long lags are not penalised.
+    w = np.hanning(size)
+    wac = np.fft.irfft(np.abs(np.fft.rfft(w, n=2 * size)) ** 2)[:size]
+    ac = ac / np.maximum(wac / wac[0], 1e-3)
+    lo, hi = int(SAMPLE_RATE / fmax), int(SAMPLE_RATE / fmin)
+    seg = ac[:, lo:hi]
+    lag = np.argmax(seg, axis=1)
+    peak = seg[np.arange(seg.shape[0]), lag]
+    voicing = np.clip(peak / np.maximum(ac[:, 0], 1e-12), 0.0, 1.0)
+    voicing[ac[:, 0] < 1e-7] = 0.0
+    f0 = SAMPLE_RATE / (lag + lo)
+    f0 = np.where(voicing > 0.45, f0, 0.0)
+    return voicing.astype(np.float32), f0.astype(np.float32)
+
+
+def _decode(path) -> np.ndarray:
+    """(N,) float32 mono 16 kHz; UndecodableMediaError when there is no usable audio."""
+    try:
+        from .media import decode_audio
+    except ImportError:     # media.py is written in parallel; fall back to PyAV directly
+        decode_audio = _decode_audio_av
+    return decode_audio(path, sample_rate=SAMPLE_RATE)
+
+
+def _decode_audio_av(path, *, sample_rate=SAMPLE_RATE) -> np.ndarray:
+    import av
+
+    from .errors import UndecodableMediaError
+
+    try:
+        with av.open(os.fspath(path)) as container:
+            if not container.streams.audio:
+                raise UndecodableMediaError("The file has no audio track.")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks = []
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except UndecodableMediaError:
+        raise
+    except (av.error.FFmpegError, ValueError, OSError) as e:
+        raise UndecodableMediaError("The file could not be read as audio or video.") from e
+    if not chunks:
+        return np.zeros(0, np.float32)
+    return np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)

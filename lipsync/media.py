@@ -1,0 +1,513 @@
+"""Media I/O with PyAV: probing, audio decoding, streaming frame reading and writing.
+
+Conventions: video frames are ``(H, W, 3) uint8`` RGB arrays, already rotated to their
+display orientation; audio is ``(N,) float32`` mono in [-1, 1].  Nothing here holds a whole
+video in memory: frames are decoded and encoded one at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from .errors import SilentAudioError, UndecodableMediaError
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float  # seconds (container or stream, whichever is sane)
+    has_video: bool
+    has_audio: bool
+    width: int  # display size AFTER rotation is applied
+    height: int
+    rotation: int  # degrees counter-clockwise applied for display: 0/90/180/270
+    fps: float  # average frame rate; 0.0 when no video
+    variable_frame_rate: bool
+    frame_count: int  # estimated when the container does not say
+    video_codec: str | None
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    format_name: str
+
+
+def _open(path, **kwargs):
+    """av.open that turns every failure into UndecodableMediaError."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise UndecodableMediaError(f"The file {Path(path).name!r} does not exist.")
+    if os.path.getsize(path) == 0:
+        raise UndecodableMediaError(f"The file {Path(path).name!r} is empty.")
+    try:
+        return av.open(path, **kwargs)
+    except Exception as e:  # av raises many types (InvalidDataError, OSError, ValueError...)
+        raise UndecodableMediaError(
+            f"The file {Path(path).name!r} is not a readable audio or video file."
+        ) from e
+
+
+def _rotation(frame) -> int:
+    """Counter-clockwise display rotation of a decoded frame, normalised to 0/90/180/270."""
+    try:
+        r = int(round(frame.rotation or 0))
+    except Exception:
+        r = 0
+    return (round(r / 90) * 90) % 360
+
+
+def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation == 0:
+        return img
+    return np.ascontiguousarray(np.rot90(img, k=rotation // 90))
+
+
+def _video_timestamps(container, stream, limit: int = 400) -> list[float]:
+    """Presentation times (s) of the first `limit` video packets, from demuxing only."""
+    ts = []
+    for packet in container.demux(stream):
+        if packet.pts is not None and packet.time_base is not None:
+            ts.append(float(packet.pts * packet.time_base))
+        if len(ts) >= limit:
+            break
+    return sorted(ts)
+
+
+def probe(path) -> MediaInfo:
+    """Describe a media file; raises UndecodableMediaError when it has no decodable stream."""
+    name = Path(str(path)).name
+    with _open(path) as c:
+        vs = c.streams.video[0] if c.streams.video else None
+        as_ = c.streams.audio[0] if c.streams.audio else None
+        if vs is None and as_ is None:
+            raise UndecodableMediaError(f"The file {name!r} has no audio or video stream.")
+
+        durations = []
+        if c.duration is not None and c.duration > 0:
+            durations.append(c.duration / av.time_base)
+        for s in (vs, as_):
+            if s is not None and s.duration and s.time_base:
+                durations.append(float(s.duration * s.time_base))
+        duration = max(durations) if durations else 0.0
+
+        width = height = rotation = frame_count = 0
+        fps = 0.0
+        vfr = False
+        if vs is not None:
+            vs.thread_type = "AUTO"
+            try:
+                frame = next(c.decode(vs))
+            except Exception as e:
+                raise UndecodableMediaError(
+                    f"The video stream of {name!r} could not be decoded."
+                ) from e
+            rotation = _rotation(frame)
+            width, height = frame.width, frame.height
+            if rotation in (90, 270):
+                width, height = height, width
+            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+            fps = float(rate) if rate else 0.0
+            try:
+                c.seek(0)
+                ts = _video_timestamps(c, vs)
+            except Exception:
+                ts = []
+            if len(ts) >= 3:
+                d = np.diff(ts)
+                d = d[d > 0]
+                if len(d):
+                    vfr = bool((d.max() - d.min()) > 0.25 * np.median(d))
+                    if fps <= 0:
+                        fps = 1.0 / float(np.median(d))
+            frame_count = int(vs.frames or 0)
+            if frame_count <= 0 and fps > 0:
+                frame_count = int(round(duration * fps))
+
+        sr = ch = None
+        if as_ is not None:
+            sr = as_.codec_context.sample_rate or None
+            ch = as_.codec_context.channels or None
+
+        return MediaInfo(
+            duration=float(duration),
+            has_video=vs is not None,
+            has_audio=as_ is not None,
+            width=int(width),
+            height=int(height),
+            rotation=int(rotation),
+            fps=float(fps),
+            variable_frame_rate=vfr,
+            frame_count=int(frame_count),
+            video_codec=vs.codec_context.name if vs is not None else None,
+            audio_codec=as_.codec_context.name if as_ is not None else None,
+            audio_sample_rate=sr,
+            audio_channels=ch,
+            format_name=c.format.name,
+        )
+
+
+def write_poster(video_path, jpeg_path, *, max_size: int = 640, at: float = 0.5) -> None:
+    """Write a JPEG of the frame at fraction `at` of the video's duration, long side <= max_size."""
+    import cv2
+
+    info = probe(video_path)
+    if not info.has_video:
+        raise UndecodableMediaError(f"The file {Path(str(video_path)).name!r} has no video.")
+    img = None
+    with _open(video_path) as c:
+        vs = c.streams.video[0]
+        target = max(0.0, min(1.0, at)) * info.duration
+        try:
+            if target > 0:
+                c.seek(int(target * av.time_base), any_frame=False, backward=True)
+            for frame in c.decode(vs):
+                img = frame
+                if frame.time is None or frame.time >= target - 1e-3:
+                    break
+        except Exception:
+            pass
+        if img is None:  # seeking failed: fall back to the first frame
+            c.seek(0)
+            img = next(c.decode(vs))
+        rgb = _rotate(img.to_ndarray(format="rgb24"), _rotation(img))
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_size / max(h, w))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 88])
+    if not ok:
+        raise UndecodableMediaError("The poster image could not be encoded.")
+    _atomic_write_bytes(jpeg_path, buf.tobytes())
+
+
+def _atomic_write_bytes(path, data: bytes) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def decode_audio(path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the first audio stream of any file (audio or video) to mono float32.
+
+    Returns (N,) float32 in [-1, 1] at `sample_rate` Hz.  Raises UndecodableMediaError when
+    there is no decodable audio stream, SilentAudioError when it holds no samples.
+    """
+    name = Path(str(path)).name
+    chunks = []
+    with _open(path) as c:
+        if not c.streams.audio:
+            raise UndecodableMediaError(f"The file {name!r} has no audio stream.")
+        stream = c.streams.audio[0]
+        # Mixing to mono is done here (mean of channels) rather than by swresample, whose
+        # default downmix matrices depend on the channel layout and may attenuate.
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        try:
+            for frame in c.decode(stream):
+                frame.pts = None  # some files have broken pts; resampler needs none
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().mean(axis=0))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().mean(axis=0))
+        except Exception as e:
+            if not chunks:
+                raise UndecodableMediaError(
+                    f"The audio of {name!r} could not be decoded."
+                ) from e
+            # truncated file: keep what decoded
+    if not chunks:
+        raise SilentAudioError(f"The audio of {name!r} is empty.")
+    audio = np.concatenate(chunks).astype(np.float32, copy=False)
+    if audio.size == 0:
+        raise SilentAudioError(f"The audio of {name!r} is empty.")
+    np.clip(audio, -1.0, 1.0, out=audio)
+    return audio
+
+
+def is_silent(audio: np.ndarray, *, threshold_db: float = -55.0) -> bool:
+    """True when the loudest 50 ms window of `audio` is below threshold_db dBFS (RMS)."""
+    if audio.size == 0:
+        return True
+    win = 800
+    n = audio.size // win
+    if n == 0:
+        rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+    else:
+        blocks = audio[: n * win].astype(np.float64).reshape(n, win)
+        rms = float(np.sqrt((blocks ** 2).mean(axis=1)).max())
+    return 20 * np.log10(rms + 1e-12) < threshold_db
+
+
+def read_frames(path, *, fps: float | None = None, max_frames: int | None = None,
+                ) -> Iterator[np.ndarray]:
+    """Yield display-oriented RGB frames (H, W, 3) uint8 at a constant frame rate.
+
+    fps None = the stream's average rate.  Variable-rate input is resampled like ffmpeg's
+    fps filter: output frame j shows the latest source frame at or before j/fps (+half a
+    frame), duplicating or dropping source frames as needed.
+    """
+    name = Path(str(path)).name
+    with _open(path) as c:
+        if not c.streams.video:
+            raise UndecodableMediaError(f"The file {name!r} has no video stream.")
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        out_fps = float(fps or (float(rate) if rate else 25.0))
+        start = None
+        prev = None  # (rgb, t)
+        prev_t = None
+        j = 0
+        src_dt = 1.0 / float(rate) if rate else 1.0 / out_fps
+        try:
+            for i, frame in enumerate(c.decode(vs)):
+                t = frame.time if frame.time is not None else i * src_dt
+                if start is None:
+                    start = t
+                t -= start
+                if prev is not None:
+                    while (j + 0.5) / out_fps <= t:
+                        yield prev
+                        j += 1
+                        if max_frames is not None and j >= max_frames:
+                            return
+                prev = _rotate(frame.to_ndarray(format="rgb24"), _rotation(frame))
+                if prev_t is not None and t > prev_t:
+                    src_dt = min(src_dt, t - prev_t) if i < 3 else src_dt
+                prev_t = t
+        except UndecodableMediaError:
+            raise
+        except av.error.FFmpegError as e:
+            if prev is None:
+                raise UndecodableMediaError(f"The video of {name!r} could not be decoded.") from e
+            # truncated: end the stream at the last good frame
+        if prev is None:
+            raise UndecodableMediaError(f"The video of {name!r} has no decodable frames.")
+        end = (prev_t or 0.0) + src_dt
+        while (j + 0.5) / out_fps <= end:
+            yield prev
+            j += 1
+            if max_frames is not None and j >= max_frames:
+                return
+        if j == 0:
+            yield prev
+
+
+def count_frames(path, *, fps: float | None = None) -> int:
+    """Number of frames read_frames would yield, by demuxing timestamps (no decoding)."""
+    info = probe(path)
+    out_fps = float(fps or info.fps or 25.0)
+    with _open(path) as c:
+        vs = c.streams.video[0]
+        ts = []
+        for packet in c.demux(vs):
+            if packet.pts is not None and packet.size:
+                ts.append(float(packet.pts * packet.time_base))
+    if not ts:
+        return 0
+    ts.sort()
+    d = np.diff(ts)
+    dt = float(np.median(d)) if len(d) else 1.0 / out_fps
+    end = ts[-1] - ts[0] + dt
+    return max(1, int(np.floor(end * out_fps + 0.5)))
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """A rational frame rate close to `fps`, with a small denominator (e.g. 29.97 -> 30000/1001)."""
+    f = Fraction(fps).limit_denominator(1001)
+    return f
+
+
+class VideoWriter:
+    """Encode H.264 yuv420p + AAC into an mp4 (+faststart), atomically.
+
+    Frames go to a temp file in the destination directory, renamed into place by close();
+    abort() (or an exception inside ``with``) deletes it.  Audio is interleaved as frames
+    are written so the muxer never buffers the whole file.
+
+    frames: (H, W, 3) uint8 RGB; odd sizes are cropped to even (bottom/right pixel).
+    audio: (N,) float32 mono at audio_rate, or None.
+    """
+
+    def __init__(self, out_path, width: int, height: int, fps: float, *,
+                 audio: np.ndarray | None = None, audio_rate: int = SAMPLE_RATE,
+                 preset: str = "veryfast", crf: int = 18, threads: int = 0):
+        self.out_path = Path(out_path)
+        self.width = int(width) // 2 * 2
+        self.height = int(height) // 2 * 2
+        if self.width < 2 or self.height < 2:
+            raise UndecodableMediaError("The video is too small to encode.")
+        self.fps = float(fps)
+        self.rate = fps_fraction(self.fps)
+        self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_path = self.out_path.with_name(
+            f".{self.out_path.stem}.{uuid.uuid4().hex[:8]}.tmp.mp4")
+        self.frames = 0
+        self._closed = False
+        self.container = av.open(str(self.tmp_path), "w", format="mp4",
+                                 options={"movflags": "+faststart"})
+        try:
+            vs = self.container.add_stream("libx264", rate=self.rate)
+            vs.width, vs.height = self.width, self.height
+            vs.pix_fmt = "yuv420p"
+            vs.codec_context.time_base = 1 / self.rate
+            vs.options = {"preset": preset, "crf": str(crf)}
+            vs.codec_context.thread_count = threads
+            self.vstream = vs
+            self.audio = None
+            if audio is not None and len(audio):
+                a = self.container.add_stream("aac", rate=int(audio_rate))
+                a.layout = "mono"
+                a.bit_rate = 128000 if audio_rate >= 32000 else 64000
+                self.astream = a
+                self.audio = np.ascontiguousarray(audio, dtype=np.float32)
+                self.audio_rate = int(audio_rate)
+                self._audio_pos = 0
+        except Exception:
+            self.abort()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def _write_audio_until(self, seconds: float | None) -> None:
+        if self.audio is None:
+            return
+        end = self.audio.size if seconds is None else min(self.audio.size,
+                                                             int(seconds * self.audio_rate))
+        while self._audio_pos < end:
+            stop = min(end, self._audio_pos + 4096)
+            chunk = self.audio[self._audio_pos:stop]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            frame.sample_rate = self.audio_rate
+            frame.pts = self._audio_pos
+            frame.time_base = Fraction(1, self.audio_rate)
+            for p in self.astream.encode(frame):
+                self.container.mux(p)
+            self._audio_pos = stop
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame (cropped to the even output size)."""
+        if rgb.shape[0] != self.height or rgb.shape[1] != self.width:
+            rgb = rgb[: self.height, : self.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.frames
+        for p in self.vstream.encode(frame):
+            self.container.mux(p)
+        self.frames += 1
+        # keep audio ~1 s ahead of video so the interleaving buffer stays small
+        self._write_audio_until(self.frames / self.fps + 1.0)
+
+    def close(self) -> Path:
+        """Flush, finalise (+faststart) and rename into place; returns the final path."""
+        if self._closed:
+            return self.out_path
+        try:
+            for p in self.vstream.encode(None):
+                self.container.mux(p)
+            if self.audio is not None:
+                self._write_audio_until(None)
+                for p in self.astream.encode(None):
+                    self.container.mux(p)
+            self.container.close()
+            self._closed = True
+            os.replace(self.tmp_path, self.out_path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.out_path
+
+    def abort(self) -> None:
+        """Close and delete the temp file; the destination is left untouched."""
+        self._closed = True
+        try:
+            self.container.close()
+        except Exception:
+            pass
+        try:
+            self.tmp_path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class FrameSpool:
+    """Random access to frames already read, kept in an anonymous temp file (not in RAM).
+
+    Ping-pong looping plays the template backwards; re-decoding backwards is slow with long
+    GOPs, so frames are written once to disk as they are first decoded and read back from
+    there.  The file is unlinked from creation, so nothing is ever left behind.
+    """
+
+    def __init__(self, frames: Iterator[np.ndarray], *, spool: bool = True):
+        self._it = iter(frames)
+        self._spool = spool
+        self._file = tempfile.TemporaryFile(prefix="lipsync-spool-") if spool else None
+        self._shape = None
+        self._count = 0  # frames pulled from the iterator
+        self._last = None
+        self._last_index = -1
+        self.exhausted = False
+
+    def __len__(self):
+        return self._count
+
+    def _pull(self) -> bool:
+        try:
+            f = next(self._it)
+        except StopIteration:
+            self.exhausted = True
+            return False
+        if self._shape is None:
+            self._shape = f.shape
+        if self._file is not None:
+            self._file.seek(self._count * f.nbytes)
+            self._file.write(f.tobytes())
+        self._last, self._last_index = f, self._count
+        self._count += 1
+        return True
+
+    def get(self, i: int) -> np.ndarray:
+        """Frame i (0-based).  Raises IndexError past the end of the stream."""
+        while i >= self._count:
+            if self.exhausted or not self._pull():
+                raise IndexError(i)
+        if i == self._last_index:
+            return self._last
+        if self._file is None:
+            raise IndexError(f"frame {i} is behind the stream and spooling is off")
+        n = int(np.prod(self._shape))
+        self._file.seek(i * n)
+        buf = np.empty(self._shape, np.uint8)
+        self._file.readinto(memoryview(buf).cast("B"))
+        self._last, self._last_index = buf, i
+        return buf
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        close = getattr(self._it, "close", None)
+        if close:
+            close()

@@ -1,0 +1,61 @@
+"""The test cast (DESIGN.md): team "acme" with alice (owner), bob (member), vera (viewer);
+team "globex" with charlie (owner). Media come from ../shared/media."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(scope="session")
+def media_dir() -> Path:
+    assert MEDIA.is_dir(), f"test media missing: {MEDIA}"
+    return MEDIA
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Each test writes its media under its own tmp folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+
+
+def _user(email: str):
+    from accounts.models import User
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.create_user(email=email, password=PASSWORD, display_name=email.split("@")[0].title())
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def cast(db):
+    """A namespace with the two teams and their four people."""
+    from types import SimpleNamespace
+
+    from accounts.models import Membership, Team
+
+    acme = Team.objects.create(name="Acme", slug="acme")
+    globex = Team.objects.create(name="Globex", slug="globex")
+    alice, bob, vera, charlie = (_user(f"{n}@example.com") for n in ("alice", "bob", "vera", "charlie"))
+    Membership.objects.create(team=acme, user=alice, role="owner")
+    Membership.objects.create(team=acme, user=bob, role="member")
+    Membership.objects.create(team=acme, user=vera, role="viewer")
+    Membership.objects.create(team=globex, user=charlie, role="owner")
+    return SimpleNamespace(acme=acme, globex=globex, alice=alice, bob=bob, vera=vera, charlie=charlie, password=PASSWORD)
+
+
+@pytest.fixture
+def redis_conn():
+    """The real Redis the settings point at (embedded or REDIS_URL), emptied for the test."""
+    import django_rq
+
+    conn = django_rq.get_connection("default")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
