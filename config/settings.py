@@ -111,18 +111,27 @@ if EMBEDDED_REDIS:
 
 
 def _redis_db_url(url: str, db: int) -> str:
-    """The same server as `url`, another logical database (queues, channels and cache apart)."""
+    """The same server as `url`, another logical database."""
     if url.startswith("unix://"):
         return url.split("?")[0] + f"?db={db}"
-    base = url.rstrip("/")
-    scheme, rest = base.split("://", 1)
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
+    scheme, rest = url.rstrip("/").split("://", 1)
+    return f"{scheme}://{rest.split('/', 1)[0]}/{db}"
 
 
-REDIS_QUEUE_URL = _redis_db_url(REDIS_URL, env.int("REDIS_QUEUE_DB", default=0))
-REDIS_CHANNELS_URL = _redis_db_url(REDIS_URL, env.int("REDIS_CHANNELS_DB", default=1))
-REDIS_CACHE_URL = _redis_db_url(REDIS_URL, env.int("REDIS_CACHE_DB", default=2))
+def _redis_url_db(url: str) -> int | None:
+    """The database number a REDIS_URL names explicitly (…/7 or ?db=7), else None."""
+    if "?db=" in url:
+        return int(url.split("?db=")[1].split("&")[0])
+    tail = url.split("://", 1)[1].split("/", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
+
+
+# A REDIS_URL that names a database keeps everything in it (queues, channels and cache use
+# distinct key prefixes); otherwise they get databases 0, 1 and 2. Each can be overridden.
+_named_db = _redis_url_db(REDIS_URL) if not EMBEDDED_REDIS else None
+REDIS_QUEUE_URL = _redis_db_url(REDIS_URL, env.int("REDIS_QUEUE_DB", default=_named_db if _named_db is not None else 0))
+REDIS_CHANNELS_URL = _redis_db_url(REDIS_URL, env.int("REDIS_CHANNELS_DB", default=_named_db if _named_db is not None else 1))
+REDIS_CACHE_URL = _redis_db_url(REDIS_URL, env.int("REDIS_CACHE_DB", default=_named_db if _named_db is not None else 2))
 
 CACHES = {
     "default": {
@@ -157,6 +166,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:
+    # PBKDF2 is slow on purpose (~1 s per user created); the hashing itself is not under test.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -173,6 +185,10 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Mouthpiece <noreply@localhost>")
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Mouthpiece] "
+# The seed_demo command's login (demo@example.com); change it anywhere the demo is reachable.
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="mouthpiece-demo")
 if PRODUCTION:
     EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")
     vars().update(EMAIL_CONFIG)
@@ -200,14 +216,44 @@ STORAGES = {
         if PRODUCTION else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# In development daphne serves static files through WhiteNoise straight from the app folders.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: every file goes through an access-checked view
 # "django" streams files with Range support from the app; "nginx" answers with X-Accel-Redirect.
 MEDIA_SERVE = env.str("MEDIA_SERVE", default="django")
 MEDIA_ACCEL_PREFIX = env.str("MEDIA_ACCEL_PREFIX", default="/protected-media/")
+# "filesystem": MEDIA_ROOT on a disk or a volume shared by every process of one host.
+# "s3": S3-compatible object storage (AWS, MinIO) for many hosts; downloads get presigned URLs.
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="filesystem")
+MEDIA_URL_EXPIRE_SECONDS = env.int("MEDIA_URL_EXPIRE_SECONDS", default=3600)
+# Browsers reach the bucket by another name than the containers do (minio:9000 inside compose).
+AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="")
+# Workers on S3 keep local copies of templates and audio here (the engine reads paths).
+MEDIA_CACHE_DIR = Path(env.str("MEDIA_CACHE_DIR", default=str(VAR_DIR / "cache" / "media")))
+if STORAGE_BACKEND == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="us-east-1"),
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="path"),
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": MEDIA_URL_EXPIRE_SECONDS,
+            "file_overwrite": False,  # same naming as the filesystem: never replace silently
+        },
+    }
 
 # Uploads always stream to a temporary file on disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+# Stops a file while it streams once it passes the per-file maximum or the team's storage left.
+FILE_UPLOAD_HANDLERS = ["accounts.upload_handlers.QuotaUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp" / "uploads")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -224,6 +270,8 @@ PLAN_MAX_CONCURRENT_RENDERS = env.int("PLAN_MAX_CONCURRENT_RENDERS", default=4)
 PLAN_RETENTION_DAYS = env.int("PLAN_RETENTION_DAYS", default=30)
 PLAN_PRIORITY_CEILING = env.str("PLAN_PRIORITY_CEILING", default="high")
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
+# Maintenance never deletes files younger than this (uploads and renders still being written).
+MAINTENANCE_MIN_AGE_SECONDS = env.int("MAINTENANCE_MIN_AGE_SECONDS", default=3600)
 
 # --- Engine / workers ----------------------------------------------------------------------
 LIPSYNC_ENGINE = env.str("LIPSYNC_ENGINE", default="default")
@@ -232,6 +280,14 @@ RENDER_TIMEOUT_BASE = env.int("RENDER_TIMEOUT_BASE", default=300)  # seconds
 RENDER_TIMEOUT_PER_AUDIO_SECOND = env.float("RENDER_TIMEOUT_PER_AUDIO_SECOND", default=20.0)
 RENDER_MAX_ATTEMPTS = env.int("RENDER_MAX_ATTEMPTS", default=3)
 PROGRESS_MAX_EVENTS_PER_SECOND = env.float("PROGRESS_MAX_EVENTS_PER_SECOND", default=5.0)
+# /healthz: fewer live render workers than this is a 503; an idle RQ worker beats every ~405 s.
+HEALTH_MIN_WORKERS = env.int("HEALTH_MIN_WORKERS", default=1)
+HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=480)
+RENDER_HEARTBEAT_SECONDS = env.float("RENDER_HEARTBEAT_SECONDS", default=5.0)  # worker -> Render.heartbeat
+RENDER_ABANDONED_AFTER = env.float("RENDER_ABANDONED_AFTER", default=30.0)  # stale heartbeat => re-queue
+RENDER_RETRY_INTERVALS = env.list("RENDER_RETRY_INTERVALS", cast=int, default=[10, 60, 300])  # backoff, seconds
+QUALITY_WARN_FACE_FRACTION = env.float("QUALITY_WARN_FACE_FRACTION", default=0.9)
+QUALITY_WARN_SYNC_SCORE = env.float("QUALITY_WARN_SYNC_SCORE", default=0.3)
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -247,10 +303,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "jobs.models.Job.Status", "RenderStatusEnum": "jobs.models.Render.Status"},
 }
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=not PRODUCTION)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=5.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)  # backoff: base, 4x, 16x, ...
+SHARE_PASSWORD_MAX_ATTEMPTS = env.int("SHARE_PASSWORD_MAX_ATTEMPTS", default=10)  # per share link and IP
+SHARE_PASSWORD_WINDOW_SECONDS = env.int("SHARE_PASSWORD_WINDOW_SECONDS", default=600)
 
 # --- Security ------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
