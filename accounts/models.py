@@ -64,11 +64,15 @@ class Team(models.Model):
     template_max_bytes = models.BigIntegerField(null=True, blank=True)
     template_max_seconds = models.FloatField(null=True, blank=True)
     audio_max_seconds = models.FloatField(null=True, blank=True)
+    audio_max_bytes = models.BigIntegerField(null=True, blank=True)
     retention_days = models.PositiveIntegerField(null=True, blank=True)
     priority_ceiling = models.CharField(max_length=10, blank=True, choices=[("low", "low"), ("default", "default"), ("high", "high")])
 
     # Usage, derived from the ledger and cached here inside the same transaction.
     storage_bytes_used = models.BigIntegerField(default=0)
+    # Net render seconds of the calendar month `render_month_key` ("YYYY-MM"); another key = 0.
+    render_seconds_month = models.FloatField(default=0)
+    render_month_key = models.CharField(max_length=7, blank=True)
 
     webhook_url = models.URLField(_("default webhook URL"), blank=True, max_length=500)
     webhook_secret = models.CharField(max_length=100, blank=True)
@@ -88,6 +92,7 @@ class Team(models.Model):
             "template_max_bytes": settings.TEMPLATE_MAX_BYTES,
             "template_max_seconds": settings.TEMPLATE_MAX_SECONDS,
             "audio_max_seconds": settings.AUDIO_MAX_SECONDS,
+            "audio_max_bytes": settings.AUDIO_MAX_BYTES,
             "retention_days": settings.PLAN_RETENTION_DAYS,
             "priority_ceiling": settings.PLAN_PRIORITY_CEILING,
         }
