@@ -67,3 +67,61 @@ def outdir(tmp_path):
     d = tmp_path / "lipsync_out"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """Template preparations go here, never beside the shared media."""
+    return tmp_path_factory.mktemp("prep_cache")
+
+
+@pytest.fixture(scope="session")
+def tpl3(cache_dir):
+    """face_square_3 (590x590, 25 fps, 5 s) prepared."""
+    from lipsync.prepare import prepare_template
+
+    return prepare_template(media("face_square_3.mp4"), cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def short_template(tmp_path_factory):
+    """The first second (25 frames) of face_square_3, re-encoded: for looping tests."""
+    from lipsync.media import read_frames
+
+    d = tmp_path_factory.mktemp("short")
+    frames = [f for _, f in zip(range(25), read_frames(media("face_square_3.mp4")))]
+    return write_video(d / "short.mp4", frames, fps=25)
+
+
+@pytest.fixture(scope="session")
+def face_leaves(tmp_path_factory):
+    """1.2 s of face_square_3 whose second half is black (the face leaves the frame)."""
+    from lipsync.media import read_frames
+
+    d = tmp_path_factory.mktemp("leaves")
+    frames = [f for _, f in zip(range(30), read_frames(media("face_square_3.mp4")))]
+    frames = frames[:15] + [np.zeros_like(f) for f in frames[15:]]
+    return write_video(d / "leaves.mp4", frames, fps=25)
+
+
+@pytest.fixture(scope="session")
+def no_face_video(tmp_path_factory):
+    """1 s of coloured noise: no face anywhere."""
+    rng = np.random.default_rng(1)
+    d = tmp_path_factory.mktemp("noface")
+    frames = [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(25)]
+    return write_video(d / "noise.mp4", frames, fps=25)
+
+
+@pytest.fixture(scope="session")
+def audio_2s(speech_2s):
+    from lipsync.audio import analyse_audio
+
+    return analyse_audio(speech_2s)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from lipsync.engines import load_engine
+
+    return load_engine("default", device="cpu")
