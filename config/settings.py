@@ -5,6 +5,7 @@ every variable read here.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import environ
@@ -137,7 +138,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_CACHE_URL,
-        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mp"),
+        # Parallel test runs on one Redis (each with its own VAR_DIR) keep their keys apart.
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=f"mp-test-{zlib.crc32(str(VAR_DIR).encode()):08x}" if TESTING else "mp"),
     }
 }
 CHANNEL_LAYERS = {

@@ -1,3 +1,7 @@
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from jobs.consumers import JobConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/jobs/<uuid:job_id>/", JobConsumer.as_asgi()),
+]

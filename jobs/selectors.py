@@ -1,0 +1,108 @@
+"""Reads of the jobs app, always scoped to a team through accounts.access."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.access import team_object_or_404, team_scoped
+from accounts.models import Team
+from jobs.models import Job, Render, Template
+
+PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+
+
+def priorities_allowed(*, team: Team) -> list[str]:
+    """Priorities a team may use, best first, capped by its plan's ceiling."""
+    from accounts.quotas import plan_priorities
+
+    return list(reversed(plan_priorities(team=team)))
+
+
+def templates_for_team(*, team: Team, tag: str = "", search: str = "") -> QuerySet[Template]:
+    qs = team_scoped(Template, actor=team).select_related("uploaded_by")
+    if tag:
+        qs = qs.filter(pk__in=[t.pk for t in qs if tag in (t.tags or [])])
+    if search:
+        qs = qs.filter(name__icontains=search)
+    return qs
+
+
+def template_detail_for(*, actor, pk) -> Template:
+    return team_object_or_404(Template, actor=actor, pk=pk)
+
+
+def jobs_for_team(*, team: Team, status: str = "", search: str = "") -> QuerySet[Job]:
+    qs = team_scoped(Job, actor=team).select_related("created_by").annotate(
+        render_count=Count("renders"),
+        done_count=Count("renders", filter=Q(renders__status__in=("done", "expired"))),
+        failed_count=Count("renders", filter=Q(renders__status="failed")),
+    ).order_by("-created")
+    if status:
+        qs = qs.filter(status=status)
+    if search:
+        qs = qs.filter(Q(title__icontains=search) | Q(audio_filename__icontains=search))
+    return qs
+
+
+def job_detail_for(*, actor, pk) -> Job:
+    return team_object_or_404(Job.objects.select_related("team", "created_by"), actor=actor, pk=pk)
+
+
+def render_detail_for(*, actor, pk) -> Render:
+    return team_object_or_404(Render.objects.select_related("job", "team", "template"), actor=actor, pk=pk)
+
+
+def renders_for_job(*, job: Job) -> QuerySet[Render]:
+    return job.renders.select_related("template").order_by("created", "template_name", "id")
+
+
+def renders_finished_for_team(*, team: Team) -> QuerySet[Render]:
+    """The gallery: every finished video of the team, newest first."""
+    return team_scoped(Render, actor=team).filter(status="done").exclude(output="").select_related("job", "template").order_by("-finished")
+
+
+def job_progress(job: Job) -> float:
+    """Overall progress: the mean of the renders' progress (final renders count as complete)."""
+    rows = list(job.renders.values_list("status", "progress"))
+    if not rows:
+        return 0.0
+    return sum(1.0 if status in Render.FINAL else float(progress) for status, progress in rows) / len(rows)
+
+
+def render_eta_seconds(render: Render) -> int | None:
+    """Rough time left from the pace so far; None until there is a pace to go on."""
+    if render.status not in Render.ACTIVE or not render.started or render.progress < 0.02:
+        return None
+    elapsed = (timezone.now() - render.started).total_seconds()
+    return max(0, int(elapsed / render.progress * (1 - render.progress)))
+
+
+def render_quality_notes(render: Render) -> list[str]:
+    """Plain-words warnings about a finished render's quality report (empty when it looks fine)."""
+    notes = []
+    q = render.quality or {}
+    face = q.get("face_fraction")
+    if face is not None and face < settings.QUALITY_WARN_FACE_FRACTION:
+        notes.append(_("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)})
+    sync = q.get("sync_score")
+    if sync is not None and sync < settings.QUALITY_WARN_SYNC_SCORE:
+        notes.append(_("lip sync looks weak"))
+    return notes
+
+
+def render_counts_for_team(*, team: Team) -> dict[str, int]:
+    rows = Render.objects.filter(team=team).values("status").annotate(n=Count("id"))
+    return {r["status"]: r["n"] for r in rows}
+
+
+def render_error_text(render: Render) -> str:
+    """The render's error in the reader's language when its code is known (the worker stores
+    messages in the default language), else the stored sentence."""
+    known = {
+        "undecodable_media": _("A file of this render could not be decoded: it may be corrupt or truncated."),
+        "no_face": _("No face was found in the template video."),
+        "silent_audio": _("The audio is empty or silent, so there is no speech to lip-sync."),
+    }
+    return known.get(render.error_code, render.error_message) if render.error_message else ""

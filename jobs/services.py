@@ -1,0 +1,778 @@
+"""Every write of the jobs app. Status changes happen here and only here, so the portal, the
+API, the admin and the worker behave the same.
+
+`user=None` means the team itself acts (an API key, or the system): the caller has already
+authorised the team; with a user, the user's role in the team is checked (accounts.roles).
+The engine (lipsync) is imported lazily: torch/mediapipe must not load at Django start-up.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.dispatch import Signal
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import quotas
+from accounts.access import membership_for, team_scoped
+from accounts.models import Team, UsageEntry
+from jobs import progress
+from jobs.models import Job, Render, Template, job_audio_to, team_media_dir, template_poster_to, template_upload_to
+
+log = logging.getLogger(__name__)
+
+# Other parts (webhooks, notifications) listen here instead of being called from the worker.
+render_finished = Signal()  # sender=Render, render=...
+job_finished = Signal()  # sender=Job, job=...
+
+TEMPLATE_EXTENSIONS = {"mp4", "m4v", "mov", "mkv", "webm", "avi"}
+AUDIO_EXTENSIONS = {"wav", "mp3", "m4a", "aac", "flac", "ogg", "oga", "opus", "webm", "mp4", "mov", "mkv"}
+PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+RENDER_FN = "jobs.tasks.render_run"
+PREP_FN = "jobs.tasks.template_prepare_run"
+
+
+def _authorize(*, team: Team, user, action: str) -> None:
+    if user is None:
+        return
+    membership = membership_for(user, team)
+    if membership is None:
+        raise Http404("Not found")
+    if not membership.can(action):
+        raise PermissionDenied(_("Your role in this team does not allow this."))
+
+
+def _media_path(relative: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / relative
+
+
+def _move_upload(uploaded_file, dest: Path) -> None:
+    """Move an upload into place without reading it into memory."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = getattr(uploaded_file, "temporary_file_path", None)
+    if temp_path is not None:
+        uploaded_file.file.flush()
+        shutil.move(temp_path(), dest)
+        try:
+            uploaded_file.close()  # NamedTemporaryFile would delete it; it is already moved
+        except FileNotFoundError:
+            pass
+        return
+    with open(dest, "wb") as out:
+        for chunk in uploaded_file.chunks():
+            out.write(chunk)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _extension(filename: str) -> str:
+    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
+def _human_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _tail_decodes(path: Path, duration: float) -> bool:
+    """True when frames near the end still decode: a truncated file usually declares its full
+    duration in the header but has no data there."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            target = max(0.0, duration * 0.9)
+            container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time >= target - 2.0:
+                    return True
+            return False
+    except Exception:
+        return False
+
+
+# --- Templates -----------------------------------------------------------------------------
+
+def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=()) -> Template:
+    """Store, probe and register a presenter video; then queue its preparation.
+
+    Raises ValidationError (with a message for people) or QuotaExceeded; a rejected upload
+    leaves no file behind.
+    """
+    from lipsync.errors import UndecodableMediaError
+    from lipsync.media import probe, write_poster
+
+    _authorize(team=team, user=user, action="template.upload")
+    filename = os.path.basename(uploaded_file.name or "video.mp4")
+    size = int(uploaded_file.size or 0)
+    if size == 0:
+        raise ValidationError(_("The file is empty."), code="empty")
+    max_bytes = quotas.upload_max_bytes(team=team, kind="template")
+    if size > max_bytes:
+        raise ValidationError(
+            _("The file is %(size)s; the largest video your team may upload is %(max)s.")
+            % {"size": quotas.format_bytes(size), "max": quotas.format_bytes(max_bytes)}, code="too_large")
+    if _extension(filename) not in TEMPLATE_EXTENSIONS:
+        raise ValidationError(_("Upload a video file (MP4, MOV, MKV, WebM or AVI)."), code="extension")
+    quotas.storage_check(team=team, incoming_bytes=size)
+
+    template = Template(
+        id=uuid.uuid4(), team=team, uploaded_by=user, name=(name or Path(filename).stem)[:200],
+        tags=_clean_tags(tags), original_filename=filename[:255], size_bytes=size,
+    )
+    relative = template_upload_to(template, filename)
+    folder = _media_path(relative).parent
+    try:
+        _move_upload(uploaded_file, _media_path(relative))
+        try:
+            info = probe(_media_path(relative))
+        except UndecodableMediaError:
+            raise ValidationError(
+                _("This file is not a video we can read: it may be corrupt, truncated or not a video at all."),
+                code="undecodable")
+        _template_validate(team=team, info=info, path=_media_path(relative))
+        poster = template_poster_to(template, "poster.jpg")
+        try:
+            write_poster(_media_path(relative), _media_path(poster))
+        except Exception:
+            raise ValidationError(_("The video could not be decoded: it may be corrupt or truncated."), code="undecodable")
+        template.file.name = relative
+        template.poster.name = poster
+        template.duration, template.fps, template.variable_frame_rate = info.duration, info.fps, info.variable_frame_rate
+        template.width, template.height, template.rotation = info.width, info.height, info.rotation
+        template.video_codec, template.audio_codec = info.video_codec or "", info.audio_codec or ""
+        template.has_audio, template.container = info.has_audio, (info.format_name or "")[:60]
+        with transaction.atomic():
+            template.save(force_insert=True)
+            quotas.storage_charge(team=team, nbytes=size, reason="template_upload")
+            transaction.on_commit(lambda: template_prepare_enqueue(template=template))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return template
+
+
+def _template_validate(*, team: Team, info, path: Path) -> None:
+    if not info.has_video:
+        raise ValidationError(_("The file has no video stream."), code="no_video")
+    if info.duration <= 0 or info.frame_count <= 0:
+        raise ValidationError(_("The video has zero length."), code="zero_length")
+    max_seconds = float(team.plan("template_max_seconds"))
+    if info.duration > max_seconds:
+        raise ValidationError(
+            _("The video is %(length)s long; your team's limit is %(max)s.")
+            % {"length": _human_seconds(info.duration), "max": _human_seconds(max_seconds)}, code="too_long")
+    if info.width * info.height > settings.TEMPLATE_MAX_PIXELS:
+        raise ValidationError(
+            _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
+            % {"w": info.width, "h": info.height, "max": f"{settings.TEMPLATE_MAX_PIXELS:,}"}, code="too_big")
+    if not _tail_decodes(path, info.duration):
+        raise ValidationError(_("The video is truncated or corrupt: its end cannot be decoded."), code="truncated")
+
+
+def _clean_tags(tags) -> list[str]:
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    seen = []
+    for tag in tags or ():
+        tag = str(tag).strip().lower()[:40]
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen[:20]
+
+
+def template_update(*, template: Template, user, name: str | None = None, tags=None) -> Template:
+    _authorize(team=template.team, user=user, action="template.edit")
+    if name is not None and name.strip():
+        template.name = name.strip()[:200]
+    if tags is not None:
+        template.tags = _clean_tags(tags)
+    template.save(update_fields=["name", "tags"])
+    return template
+
+
+def template_delete(*, template: Template, user) -> None:
+    """Delete the row and its folder; finished videos made from it stay (template_name kept)."""
+    _authorize(team=template.team, user=user, action="template.delete")
+    folder = _media_path(template.file.name).parent if template.file else None
+    with transaction.atomic():
+        quotas.storage_release(team=template.team, nbytes=template.size_bytes, reason="template_delete", note=str(template.pk))
+        template.delete()
+        if folder is not None:
+            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def template_prepare_enqueue(*, template: Template) -> None:
+    import django_rq
+
+    django_rq.get_queue("prep").enqueue(PREP_FN, str(template.pk), job_timeout=max(600, int(template.duration * 10)))
+
+
+def template_prepare(*, template_id) -> Template | None:
+    """Find the face in every frame once (cached next to the video); runs on the "prep" queue."""
+    from lipsync.errors import BadInputError, NoFaceError
+    from lipsync.prepare import prepare_template
+
+    template = Template.objects.filter(pk=template_id).first()
+    if template is None:
+        return None
+    Template.objects.filter(pk=template.pk).update(prep_status=Template.Prep.RUNNING, prep_error="")
+    try:
+        prepared = prepare_template(template.file.path)
+    except NoFaceError:
+        fields = {"prep_status": Template.Prep.FAILED, "prep_face_fraction": 0.0,
+                  "prep_error": _("No face was found in this video. Use a video where one person faces the camera.")}
+    except BadInputError as e:
+        fields = {"prep_status": Template.Prep.FAILED, "prep_error": _error_message(e)}
+    except Exception:
+        log.exception("template preparation failed for %s", template.pk)
+        Template.objects.filter(pk=template.pk).update(
+            prep_status=Template.Prep.FAILED, prep_error=_("Preparation failed because of a server problem. Try again later."))
+        raise
+    else:
+        fields = {"prep_status": Template.Prep.READY, "prep_face_fraction": float(prepared.face_fraction)}
+    Template.objects.filter(pk=template.pk).update(**fields)
+    template.refresh_from_db()
+    return template
+
+
+# --- Jobs ----------------------------------------------------------------------------------
+
+def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "default", title: str = "",
+               webhook_url: str = "") -> Job:
+    """One audio on N templates: Job + Renders + render-seconds reservation in one transaction;
+    renders go to the queues when it commits."""
+    from lipsync.errors import UndecodableMediaError
+    from lipsync.media import decode_audio, is_silent, probe
+
+    _authorize(team=team, user=user, action="job.create")
+    if priority not in PRIORITY_RANK:
+        raise ValidationError(_("Unknown priority."), code="priority")
+    ceiling = team.plan("priority_ceiling")
+    if not quotas.plan_priority_allowed(team=team, priority=priority):
+        raise ValidationError(_("Your plan allows priority up to “%(ceiling)s”.") % {"ceiling": ceiling}, code="priority")
+    ids = []
+    for raw in template_ids or ():
+        try:
+            ids.append(uuid.UUID(str(raw)))
+        except ValueError:
+            raise ValidationError(_("One or more templates were not found."), code="template")
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise ValidationError(_("Choose at least one template."), code="template")
+    templates = list(team_scoped(Template, actor=team).filter(pk__in=ids))
+    if len(templates) != len(ids):
+        raise ValidationError(_("One or more templates were not found."), code="template")
+    templates.sort(key=lambda t: ids.index(t.pk))
+
+    filename = os.path.basename(audio_file.name or "audio.wav")
+    size = int(audio_file.size or 0)
+    if size == 0:
+        raise ValidationError(_("The audio file is empty."), code="empty")
+    max_bytes = quotas.upload_max_bytes(team=team, kind="audio")
+    if size > max_bytes:
+        raise ValidationError(_("The audio file is larger than %(max)s.") % {"max": quotas.format_bytes(max_bytes)}, code="too_large")
+    if _extension(filename) not in AUDIO_EXTENSIONS:
+        raise ValidationError(_("Upload an audio file (WAV, MP3, M4A, AAC, FLAC, OGG or Opus)."), code="extension")
+    quotas.storage_check(team=team, incoming_bytes=size)
+
+    job = Job(id=uuid.uuid4(), team=team, created_by=user, title=title.strip()[:200], priority=priority,
+              webhook_url=webhook_url or "", audio_filename=filename[:255], audio_size_bytes=size)
+    relative = job_audio_to(job, filename)
+    folder = _media_path(relative).parent
+    try:
+        _move_upload(audio_file, _media_path(relative))
+        try:
+            info = probe(_media_path(relative))
+            if not info.has_audio:
+                raise ValidationError(_("The file has no audio track."), code="no_audio")
+            samples = decode_audio(_media_path(relative))
+        except UndecodableMediaError:
+            raise ValidationError(_("This file is not audio we can read: it may be corrupt or truncated."), code="undecodable")
+        duration = len(samples) / 16000.0
+        if duration < 0.1 or is_silent(samples):
+            raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
+        del samples
+        max_seconds = float(team.plan("audio_max_seconds"))
+        if duration > max_seconds:
+            raise ValidationError(
+                _("The audio is %(length)s long; your team's limit is %(max)s.")
+                % {"length": _human_seconds(duration), "max": _human_seconds(max_seconds)}, code="too_long")
+        job.audio.name = relative
+        job.audio_sha256 = _sha256(_media_path(relative))
+        job.audio_duration = duration
+        job.audio_info = {"codec": info.audio_codec, "sample_rate": info.audio_sample_rate,
+                          "channels": info.audio_channels, "format": info.format_name}
+        with transaction.atomic():
+            job.save(force_insert=True)
+            quotas.storage_charge(team=team, nbytes=size, reason="job_audio", job=job)
+            quotas.render_seconds_reserve(team=team, seconds=duration * len(templates), job=job)
+            Render.objects.bulk_create([
+                Render(job=job, team=team, template=t, template_name=t.name, reserved_seconds=duration,
+                       queue_name=priority, log_path=_render_log_relative(job, rid), id=rid)
+                for t, rid in ((t, uuid.uuid4()) for t in templates)
+            ])
+            transaction.on_commit(lambda: renders_dispatch(team=team))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return job
+
+
+def _render_dir_relative(job) -> str:
+    return f"{team_media_dir(job.team_id)}/jobs/{job.id}/renders"
+
+
+def _render_log_relative(job, render_id) -> str:
+    return f"{_render_dir_relative(job)}/{render_id}.log"
+
+
+def job_status_refresh(*, job: Job) -> Job:
+    """Derive the job's status from its renders (the one place it is decided)."""
+    statuses = list(Render.objects.filter(job=job).values_list("status", flat=True))
+    now = timezone.now()
+    fields = {}
+    if statuses and all(s in Render.FINAL for s in statuses):
+        done = sum(s in ("done", "expired") for s in statuses)
+        if done == len(statuses):
+            status = Job.Status.DONE
+        elif done:
+            status = Job.Status.PARTIAL
+        elif "failed" in statuses:
+            status = Job.Status.FAILED
+        else:
+            status = Job.Status.CANCELLED
+        fields["finished"] = job.finished or now
+    else:
+        started = any(s in Render.ACTIVE or s in Render.FINAL for s in statuses)
+        status = Job.Status.RUNNING if started else Job.Status.QUEUED
+        fields["finished"] = None
+        if started and not job.started:
+            fields["started"] = now
+    fields["status"] = status
+    changed = {k: v for k, v in fields.items() if getattr(job, k) != v}
+    if changed:
+        Job.objects.filter(pk=job.pk).update(**changed)
+        for k, v in changed.items():
+            setattr(job, k, v)
+        progress.job_publish(job)
+        if "status" in changed and status in (Job.Status.DONE, Job.Status.PARTIAL, Job.Status.FAILED, Job.Status.CANCELLED):
+            transaction.on_commit(lambda: job_finished.send(sender=Job, job=job))
+    return job
+
+
+def job_cancel(*, job: Job, user) -> Job:
+    _authorize(team=job.team, user=user, action="job.cancel")
+    for render in job.renders.exclude(status__in=Render.FINAL):
+        render_cancel(render=render, user=None)
+    job.refresh_from_db()
+    return job
+
+
+# --- Queueing ------------------------------------------------------------------------------
+
+def render_timeout(*, render: Render) -> int:
+    return int(settings.RENDER_TIMEOUT_BASE + settings.RENDER_TIMEOUT_PER_AUDIO_SECOND * render.job.audio_duration)
+
+
+def renders_dispatch(*, team: Team) -> int:
+    """Hand the team's waiting renders to RQ, up to its concurrency cap (fair share: one team's
+    big batch waits here, outside RQ, so it cannot starve another team's small one).
+    Waiting renders go best priority first, then oldest first."""
+    from rq import Retry  # noqa: F401  (fail early if rq is missing)
+
+    lock = progress.redis().lock(f"mp:dispatch:{team.pk}", timeout=30, blocking_timeout=30)
+    released = 0
+    with lock:
+        cap = int(team.plan("max_concurrent_renders"))
+        in_flight = Render.objects.filter(team=team).filter(
+            Q(status__in=Render.ACTIVE) | Q(status=Render.Status.QUEUED, enqueued_at__isnull=False)).count()
+        free = cap - in_flight
+        if free <= 0:
+            return 0
+        waiting = (
+            Render.objects.filter(team=team, status=Render.Status.QUEUED, enqueued_at__isnull=True)
+            .select_related("job")
+            .annotate(rank=Case(*(When(job__priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()),
+                                default=Value(1), output_field=IntegerField()))
+            .order_by("rank", "job__created", "created", "id")[:free]
+        )
+        for render in waiting:
+            render_enqueue(render=render)
+            released += 1
+    return released
+
+
+def render_enqueue(*, render: Render) -> None:
+    """Put one render on its priority queue with a fresh RQ job id (so a stale copy of an
+    earlier attempt can recognise itself and step aside)."""
+    import django_rq
+    from rq import Retry
+
+    rq_job_id = f"render-{render.pk}-{secrets.token_hex(4)}"
+    queue_name = render.job.priority if render.job.priority in settings.RENDER_QUEUES else "default"
+    updated = Render.objects.filter(pk=render.pk, status=Render.Status.QUEUED).update(
+        rq_job_id=rq_job_id, queue_name=queue_name, enqueued_at=timezone.now())
+    if not updated:
+        return
+    retries = max(0, settings.RENDER_MAX_ATTEMPTS - 1)
+    try:
+        django_rq.get_queue(queue_name).enqueue(
+            RENDER_FN, str(render.pk), job_id=rq_job_id, job_timeout=render_timeout(render=render),
+            retry=Retry(max=retries, interval=list(settings.RENDER_RETRY_INTERVALS) or 0) if retries else None,
+            result_ttl=3600, failure_ttl=7 * 24 * 3600, description=f"render {render.pk} ({render.template_name})",
+        )
+    except Exception:
+        Render.objects.filter(pk=render.pk, rq_job_id=rq_job_id).update(rq_job_id="", enqueued_at=None)
+        raise
+    render.rq_job_id, render.queue_name = rq_job_id, queue_name
+
+
+def _rq_job_remove(rq_job_id: str) -> None:
+    if not rq_job_id:
+        return
+    from rq.job import Job as RQJob
+
+    try:
+        RQJob.fetch(rq_job_id, connection=progress.redis()).delete(remove_from_queue=True)
+    except Exception:
+        pass  # already gone, or running (then the cancel flag stops it)
+
+
+# --- Render lifecycle (worker side) ----------------------------------------------------------
+
+def render_start(*, render_id, rq_job_id: str, worker_name: str = "") -> Render | None:
+    """Claim a queued render for this RQ job; None when it was cancelled or belongs to another
+    (stale) RQ job, so running a task twice is harmless."""
+    now = timezone.now()
+    claimed = Render.objects.filter(pk=render_id, status=Render.Status.QUEUED, rq_job_id=rq_job_id).update(
+        status=Render.Status.PREPARING, stage="preparing", progress=0, started=now, heartbeat=now,
+        worker_name=worker_name[:200], error_code="", error_message="", attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return None
+    render = Render.objects.select_related("job", "team", "template").get(pk=render_id)
+    job_status_refresh(job=render.job)
+    progress.render_publish(render)
+    return render
+
+
+def render_execute(*, render_id, rq_job_id: str, engine_provider, worker_name: str = "",
+                   stop_requested=lambda: False) -> str:
+    """Run one render end to end on this worker. Returns "done" / "failed" / "cancelled" /
+    "requeued" / "skipped"; raises (for RQ's retry with backoff) on an infrastructure error
+    while attempts remain."""
+    from lipsync.errors import BadInputError, RenderCancelled
+
+    render = render_start(render_id=render_id, rq_job_id=rq_job_id, worker_name=worker_name)
+    if render is None:
+        log.info("render %s: not claimable by %s (cancelled, finished or stale); skipped", render_id, rq_job_id)
+        return "skipped"
+    render_logger, handler = _render_log_open(render)
+    cancel = progress.CancelPoll(render.pk, stop_requested=stop_requested)
+    try:
+        with progress.Heartbeat(render.pk):
+            render_logger.info("attempt %d on worker %s (RQ job %s)", render.attempts, worker_name, rq_job_id)
+            result = _render_with_engine(render, engine_provider=engine_provider, cancel=cancel, render_logger=render_logger)
+        render_finish(render=render, result=result)
+        render_logger.info("done: %s (%.2f s, %d frames)", render.output.name, result.duration, result.frames)
+        return "done"
+    except RenderCancelled:
+        if stop_requested() and not progress.cancel_flag_is_set(render.pk):
+            render_logger.info("worker shutting down: render goes back to the queue")
+            render_requeue(render=render, count_attempt=False)
+            return "requeued"
+        render_logger.info("cancelled")
+        render_mark_cancelled(render=render)
+        return "cancelled"
+    except BadInputError as e:
+        render_logger.info("failed (%s): %s", e.code, e)
+        render_fail(render=render, code=e.code, message=_error_message(e))
+        return "failed"
+    except Exception as e:
+        render_logger.exception("attempt %d failed", render.attempts)
+        from rq.timeouts import JobTimeoutException
+
+        timed_out = isinstance(e, JobTimeoutException)
+        if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
+            message = (_("The render took longer than its time limit, %(n)d times.") if timed_out
+                       else _("The render failed because of a server problem, %(n)d times. Try again later or contact support."))
+            render_fail(render=render, code="timeout" if timed_out else "internal", message=message % {"n": render.attempts})
+            return "failed"
+        render_retry_pending(render=render, code="timeout" if timed_out else "internal")
+        raise
+    finally:
+        render_logger.removeHandler(handler)
+        handler.close()
+
+
+def _render_with_engine(render: Render, *, engine_provider, cancel, render_logger):
+    from lipsync.errors import BadInputError, RenderCancelled
+    from lipsync.prepare import prepare_template
+
+    template = render.template
+    if template is None or not template.file or not os.path.exists(template.file.path):
+        raise BadInputError(_("The template video of this render was deleted."))
+    reporter = progress.ProgressReporter(render, stage_weight=0.1)
+    prepared = prepare_template(template.file.path, progress=reporter, cancelled=cancel)
+    if cancel():
+        raise RenderCancelled()
+    audio = audio_analysis_get(job=render.job)
+    render_logger.info("audio analysed (sha256 %s, %.2f s)", render.job.audio_sha256[:12], audio.duration)
+    engine = engine_provider()
+    out_dir = _media_path(_render_dir_relative(render.job))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_path = out_dir / f"{render.pk}.mp4"
+    reporter = progress.ProgressReporter(render, stage_offset=0.1, stage_weight=0.9)
+    reporter.render.progress = max(reporter.render.progress, 0.1)
+    return engine.render(prepared, audio, str(out_path), progress=reporter, cancelled=cancel)
+
+
+def _render_log_open(render: Render):
+    """A per-render log file the team can read (appended across attempts)."""
+    path = _media_path(render.log_path or _render_log_relative(render.job, render.pk))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    render_logger = logging.getLogger(f"jobs.render.{render.pk}")
+    render_logger.setLevel(logging.INFO)
+    render_logger.addHandler(handler)
+    if not render.log_path:
+        render.log_path = _render_log_relative(render.job, render.pk)
+        Render.objects.filter(pk=render.pk).update(log_path=render.log_path)
+    return render_logger, handler
+
+
+def audio_analysis_path(sha256: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / "cache" / "audio" / f"{sha256}.npz"
+
+
+AUDIO_ANALYSES_KEY = "mp:stats:audio-analyses"
+
+
+def audio_analysis_get(*, job: Job):
+    """The job's analysed audio, computed once per audio (keyed by sha256) and shared by every
+    render and worker: a Redis lock makes concurrent workers wait for the first one."""
+    from lipsync.audio import AnalysedAudio, analyse_audio
+
+    path = audio_analysis_path(job.audio_sha256)
+
+    def load():
+        if path.exists():
+            try:
+                return AnalysedAudio.load(path)
+            except Exception:
+                log.warning("unreadable audio analysis cache %s; analysing again", path, exc_info=True)
+        return None
+
+    cached = load()
+    if cached is not None:
+        return cached
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = progress.redis()
+    with conn.lock(f"mp:audio-lock:{job.audio_sha256}", timeout=900, blocking_timeout=1800):
+        cached = load()
+        if cached is not None:
+            return cached
+        audio = analyse_audio(job.audio.path)
+        audio.save(path)
+        conn.incr(AUDIO_ANALYSES_KEY)
+        return audio
+
+
+def render_finish(*, render: Render, result) -> Render:
+    """The engine wrote the output (complete, renamed into place): record it and settle."""
+    out = Path(result.path)
+    relative = os.path.relpath(out, settings.MEDIA_ROOT)
+    size = out.stat().st_size
+    now = timezone.now()
+    quality = {"face_fraction": _num(result.face_fraction), "sync_score": _num(result.sync_score), "sync_lag": result.sync_lag}
+    with transaction.atomic():
+        updated = Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE).update(
+            status=Render.Status.DONE, progress=1.0, stage="", output=relative, output_size_bytes=size,
+            output_duration=float(result.duration), quality=quality, timings=dict(result.timings or {}),
+            finished=now, heartbeat=now, expires_at=quotas.render_expiry_for(team=render.team, finished=now),
+        )
+        if not updated:
+            # Cancelled or recovered meanwhile: the file is not ours to keep.
+            out.unlink(missing_ok=True)
+            render.refresh_from_db()
+            return render
+        render.refresh_from_db()
+        quotas.render_seconds_settle(render=render, actual_seconds=float(result.duration))
+        quotas.usage_record(team=render.team, kind=UsageEntry.STORAGE, amount=size, reason="render_output",
+                            job=render.job, render=render)
+    _render_ended(render)
+    render_finished.send(sender=Render, render=render)
+    return render
+
+
+def _num(value):
+    return None if value is None else round(float(value), 4)
+
+
+def _render_ended(render: Render) -> None:
+    progress.render_publish(render)
+    job_status_refresh(job=render.job)
+    renders_dispatch(team=render.team)
+
+
+def _error_message(error) -> str:
+    """A translated message for the engine's error codes, else the engine's own sentence."""
+    messages = {
+        "undecodable_media": _("A file of this render could not be decoded: it may be corrupt or truncated."),
+        "no_face": _("No face was found in the template video."),
+        "silent_audio": _("The audio is empty or silent, so there is no speech to lip-sync."),
+    }
+    return messages.get(getattr(error, "code", ""), str(error))
+
+
+def render_fail(*, render: Render, code: str, message: str) -> Render:
+    with transaction.atomic():
+        updated = Render.objects.filter(pk=render.pk).exclude(status__in=Render.FINAL).update(
+            status=Render.Status.FAILED, stage="", error_code=code[:40], error_message=message, finished=timezone.now())
+        render.refresh_from_db()
+        if updated:
+            quotas.render_seconds_settle(render=render, actual_seconds=0.0)
+    if updated:
+        _render_ended(render)
+    return render
+
+
+def render_mark_cancelled(*, render: Render) -> Render:
+    with transaction.atomic():
+        updated = Render.objects.filter(pk=render.pk).exclude(status__in=Render.FINAL).update(
+            status=Render.Status.CANCELLED, stage="", finished=timezone.now())
+        render.refresh_from_db()
+        if updated:
+            quotas.render_seconds_settle(render=render, actual_seconds=0.0)
+    if updated:
+        _render_ended(render)
+    return render
+
+
+def render_retry_pending(*, render: Render, code: str) -> None:
+    """An infrastructure error with attempts left: RQ runs the same job again after a backoff."""
+    Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE).update(
+        status=Render.Status.QUEUED, stage="", progress=0, error_code=code,
+        error_message=_("Attempt %(n)d failed because of a server problem; trying again.") % {"n": render.attempts})
+    render.refresh_from_db()
+    progress.render_publish(render)
+
+
+def render_requeue(*, render: Render, count_attempt: bool = True) -> bool:
+    """Back to the waiting list (worker shutdown, abandoned render); dispatch picks it up."""
+    fields = dict(status=Render.Status.QUEUED, stage="", progress=0, enqueued_at=None, rq_job_id="", heartbeat=None)
+    if not count_attempt:
+        fields["attempts"] = F("attempts") - 1
+    updated = Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE).update(**fields)
+    render.refresh_from_db()
+    if updated:
+        progress.render_publish(render)
+        renders_dispatch(team=render.team)
+    return bool(updated)
+
+
+# --- Render lifecycle (people) ----------------------------------------------------------------
+
+def render_cancel(*, render: Render, user) -> Render:
+    """Queued: removed at once. Running: the worker sees the flag at its next frame batch."""
+    _authorize(team=render.team, user=user, action="job.cancel")
+    if render.is_final:
+        return render
+    progress.cancel_flag_set(render.pk)
+    with transaction.atomic():
+        updated = Render.objects.filter(pk=render.pk, status=Render.Status.QUEUED).update(
+            status=Render.Status.CANCELLED, stage="", finished=timezone.now())
+        render.refresh_from_db()
+        if updated:
+            quotas.render_seconds_settle(render=render, actual_seconds=0.0)
+    if updated:
+        _rq_job_remove(render.rq_job_id)
+        _render_ended(render)
+    else:
+        Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE).update(stage="cancelling")
+        render.refresh_from_db()
+        progress.render_publish(render)
+    return render
+
+
+def render_retry(*, render: Render, user) -> Render:
+    """Run a failed or cancelled render again (reserving its render seconds again)."""
+    _authorize(team=render.team, user=user, action="job.retry")
+    if render.status not in (Render.Status.FAILED, Render.Status.CANCELLED):
+        raise ValidationError(_("Only a failed or cancelled render can be retried."), code="state")
+    seconds = render.job.audio_duration
+    with transaction.atomic():
+        quotas.render_seconds_reserve(team=render.team, seconds=seconds, job=render.job, render=render)
+        updated = Render.objects.filter(pk=render.pk, status__in=(Render.Status.FAILED, Render.Status.CANCELLED)).update(
+            status=Render.Status.QUEUED, stage="", progress=0, attempts=0, error_code="", error_message="",
+            reserved_seconds=seconds, enqueued_at=None, rq_job_id="", started=None, finished=None, heartbeat=None)
+        if not updated:
+            raise ValidationError(_("Only a failed or cancelled render can be retried."), code="state")
+        progress.cancel_flag_clear(render.pk)
+        render.refresh_from_db()
+        job_status_refresh(job=render.job)
+        transaction.on_commit(lambda: renders_dispatch(team=render.team))
+    progress.render_publish(render)
+    return render
+
+
+# --- Recovery ------------------------------------------------------------------------------
+
+def renders_recover_abandoned() -> list[str]:
+    """Renders whose worker stopped stamping the heartbeat (killed, host lost) go back to the
+    queue, or fail after RENDER_MAX_ATTEMPTS. Safe to run from every worker at once: each row
+    is taken over with a conditional update."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RENDER_ABANDONED_AFTER)
+    stale = Render.objects.filter(status__in=Render.ACTIVE).filter(
+        Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started__lt=cutoff)).select_related("team", "job")
+    recovered = []
+    for render in stale:
+        if progress.cancel_flag_is_set(render.pk):
+            outcome = {"status": Render.Status.CANCELLED, "finished": timezone.now(), "stage": ""}
+        elif render.attempts >= settings.RENDER_MAX_ATTEMPTS:
+            outcome = {"status": Render.Status.FAILED, "finished": timezone.now(), "stage": "", "error_code": "abandoned",
+                       "error_message": _("The worker running this render stopped, %(n)d times. Try again later or contact support.") % {"n": render.attempts}}
+        else:
+            outcome = {"status": Render.Status.QUEUED, "stage": "", "progress": 0, "enqueued_at": None, "rq_job_id": "",
+                       "error_code": "abandoned", "error_message": _("The worker stopped; the render was queued again.")}
+        with transaction.atomic():
+            taken = Render.objects.filter(pk=render.pk, status=render.status, heartbeat=render.heartbeat).update(**outcome)
+            render.refresh_from_db()
+            if taken and render.status in Render.FINAL:
+                quotas.render_seconds_settle(render=render, actual_seconds=0.0)
+        if not taken:
+            continue
+        log.warning("render %s abandoned by worker %r: now %s", render.pk, render.worker_name, render.status)
+        recovered.append(str(render.pk))
+        _render_ended(render)
+    # Queued renders whose RQ job vanished (Redis lost its data) are handed out again.
+    from rq.job import Job as RQJob
+
+    lost_cutoff = timezone.now() - timedelta(seconds=max(60.0, settings.RENDER_ABANDONED_AFTER))
+    for render in Render.objects.filter(status=Render.Status.QUEUED, enqueued_at__lt=lost_cutoff).exclude(rq_job_id="").select_related("team"):
+        if not RQJob.exists(render.rq_job_id, connection=progress.redis()):
+            if Render.objects.filter(pk=render.pk, rq_job_id=render.rq_job_id, status=Render.Status.QUEUED).update(enqueued_at=None, rq_job_id=""):
+                recovered.append(str(render.pk))
+                renders_dispatch(team=render.team)
+    return recovered

@@ -1,0 +1,27 @@
+"""RQ entry points: look up, call a service, nothing else."""
+from __future__ import annotations
+
+from rq import get_current_job
+
+from jobs import services, worker
+
+
+def render_run(render_id: str) -> str:
+    rq_job = get_current_job()
+    return services.render_execute(
+        render_id=render_id,
+        rq_job_id=rq_job.id if rq_job else "",
+        engine_provider=worker.engine_get,
+        worker_name=worker.current_name(),
+        stop_requested=worker.stop_requested,
+    )
+
+
+def template_prepare_run(template_id: str) -> str | None:
+    template = services.template_prepare(template_id=template_id)
+    return template.prep_status if template else None
+
+
+def renders_recover_abandoned_run() -> list[str]:
+    """For the maintenance queue / a scheduler; every render worker also runs it on its own."""
+    return services.renders_recover_abandoned()

@@ -1,0 +1,348 @@
+"""Portal pages of the jobs app: thin; reads through selectors, writes through services."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import membership_for
+from accounts.quotas import QuotaExceeded
+from accounts.upload_handlers import upload_rejection
+from jobs import files, selectors, services
+from jobs.forms import JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
+from jobs.models import Render
+
+
+def _wants_json(request) -> bool:
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest" or "application/json" in request.headers.get("Accept", "")
+
+
+def _team_or_redirect(request):
+    """The current team (team switcher); None when the user has none yet."""
+    return request.team if request.membership else None
+
+
+def _no_team(request):
+    try:
+        return redirect("team_create")
+    except NoReverseMatch:
+        return render(request, "jobs/no_team.html", status=200)
+
+
+def _can(request, action: str, team=None) -> bool:
+    membership = membership_for(request.user, team) if team is not None else request.membership
+    return bool(membership) and membership.can(action)
+
+
+def _errors(exc) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return [str(m) for m in exc.messages]
+    return [str(exc)]
+
+
+# --- Dashboard -----------------------------------------------------------------------------
+
+@login_required
+def dashboard(request):
+    team = _team_or_redirect(request)
+    if team is None:
+        return _no_team(request)
+    context = {
+        "team": team,
+        "recent_jobs": selectors.jobs_for_team(team=team)[:8],
+        "render_counts": (counts := selectors.render_counts_for_team(team=team)),
+        "in_progress_count": sum(counts.get(s, 0) for s in ("queued", "preparing", "rendering", "encoding")),
+        "template_count": selectors.templates_for_team(team=team).count(),
+        "can_create": _can(request, "job.create"),
+    }
+    return render(request, "jobs/dashboard.html", context)
+
+
+# --- Templates -----------------------------------------------------------------------------
+
+@login_required
+def template_list(request):
+    team = _team_or_redirect(request)
+    if team is None:
+        return _no_team(request)
+    tag = request.GET.get("tag", "").strip().lower()
+    search = request.GET.get("q", "").strip()
+    templates = selectors.templates_for_team(team=team, tag=tag, search=search)
+    all_tags = sorted({t for tpl in selectors.templates_for_team(team=team) for t in (tpl.tags or [])})
+    context = {
+        "templates": templates, "tag": tag, "search": search, "all_tags": all_tags,
+        "form": TemplateUploadForm(), "can_upload": _can(request, "template.upload"),
+        "max_bytes": team.plan("template_max_bytes"), "max_seconds": team.plan("template_max_seconds"),
+    }
+    return render(request, "jobs/template_list.html", context)
+
+
+@login_required
+@require_POST
+def template_upload(request):
+    team = _team_or_redirect(request)
+    if team is None:
+        raise Http404
+    form = TemplateUploadForm(request.POST, request.FILES)
+    created, errors = [], []
+    rejection = upload_rejection(request)
+    if rejection is not None:
+        errors.append(str(rejection))
+    if form.is_valid():
+        for upload in request.FILES.getlist("file"):
+            try:
+                created.append(services.template_upload(team=team, user=request.user, uploaded_file=upload,
+                                                        name=form.cleaned_data["name"] if len(request.FILES.getlist("file")) == 1 else "",
+                                                        tags=form.cleaned_data["tags"]))
+            except (ValidationError, QuotaExceeded, PermissionDenied) as e:
+                errors.extend(f"{upload.name}: {m}" for m in _errors(e))
+    else:
+        errors.extend(str(m) for field_errors in form.errors.values() for m in field_errors)
+    if _wants_json(request):
+        status = 201 if created and not errors else 400
+        return JsonResponse({
+            "ok": not errors,
+            "templates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk])} for t in created],
+            "errors": errors,
+        }, status=status)
+    for t in created:
+        messages.success(request, _("“%(name)s” uploaded; preparing it now.") % {"name": t.name})
+    for e in errors:
+        messages.error(request, e)
+    return redirect("template_list")
+
+
+@login_required
+def template_detail(request, pk):
+    template = selectors.template_detail_for(actor=request.user, pk=pk)
+    can_edit = _can(request, "template.edit", template.team)
+    if request.method == "POST":
+        form = TemplateEditForm(request.POST)
+        if form.is_valid():
+            try:
+                services.template_update(template=template, user=request.user, name=form.cleaned_data["name"], tags=form.cleaned_data["tags"])
+            except PermissionDenied as e:
+                messages.error(request, str(e))
+            else:
+                messages.success(request, _("Template saved."))
+                return redirect("template_detail", pk=template.pk)
+    else:
+        form = TemplateEditForm(initial={"name": template.name, "tags": ", ".join(template.tags or [])})
+    context = {
+        "template": template, "form": form, "can_edit": can_edit,
+        "can_delete": _can(request, "template.delete", template.team),
+        "recent_renders": template.renders.select_related("job").order_by("-created")[:10],
+    }
+    return render(request, "jobs/template_detail.html", context)
+
+
+@login_required
+@require_POST
+def template_delete(request, pk):
+    template = selectors.template_detail_for(actor=request.user, pk=pk)
+    try:
+        services.template_delete(template=template, user=request.user)
+    except PermissionDenied as e:
+        messages.error(request, str(e))
+        return redirect("template_detail", pk=pk)
+    messages.success(request, _("Template deleted."))
+    return redirect("template_list")
+
+
+@login_required
+@require_GET
+def template_poster(request, pk):
+    template = selectors.template_detail_for(actor=request.user, pk=pk)
+    if not template.poster:
+        raise Http404
+    return files.serve_file(request, template.poster.path, content_type="image/jpeg")
+
+
+@login_required
+@require_GET
+def template_video(request, pk):
+    template = selectors.template_detail_for(actor=request.user, pk=pk)
+    name = template.original_filename or f"{template.name}{Path(template.file.name).suffix}"
+    content_type = "video/mp4" if Path(template.file.name).suffix.lower() in (".mp4", ".m4v", ".mov") else "application/octet-stream"
+    return files.serve_file(request, template.file.path, filename=name, content_type=content_type,
+                            attachment=content_type != "video/mp4")
+
+
+# --- Jobs ----------------------------------------------------------------------------------
+
+@login_required
+def job_list(request):
+    team = _team_or_redirect(request)
+    if team is None:
+        return _no_team(request)
+    filters = JobFilterForm(request.GET or None)
+    status = search = ""
+    if filters.is_valid():
+        status, search = filters.cleaned_data["status"], filters.cleaned_data["q"]
+    page = Paginator(selectors.jobs_for_team(team=team, status=status, search=search), 25).get_page(request.GET.get("page"))
+    return render(request, "jobs/job_list.html", {"page": page, "filters": filters if filters.is_bound else JobFilterForm(),
+                                                  "can_create": _can(request, "job.create")})
+
+
+@login_required
+def job_new(request):
+    team = _team_or_redirect(request)
+    if team is None:
+        return _no_team(request)
+    if not _can(request, "job.create"):
+        raise PermissionDenied(_("Your role in this team does not allow starting batches."))
+    templates = selectors.templates_for_team(team=team).exclude(prep_status="failed")
+    priorities = selectors.priorities_allowed(team=team)
+    if request.method == "POST":
+        form = JobCreateForm(request.POST, request.FILES, templates=templates, priorities=priorities)
+        rejection = upload_rejection(request)
+        if rejection is not None:
+            form.add_error(None, str(rejection))
+        if form.is_valid():
+            try:
+                job = services.job_create(
+                    team=team, user=request.user, audio_file=form.cleaned_data["audio"],
+                    template_ids=form.cleaned_data["templates"], priority=form.cleaned_data["priority"],
+                    title=form.cleaned_data["title"])
+            except (ValidationError, QuotaExceeded) as e:
+                for message in _errors(e):
+                    form.add_error(None, message)
+            else:
+                if _wants_json(request):
+                    return JsonResponse({"ok": True, "id": str(job.pk), "url": reverse("job_detail", args=[job.pk])}, status=201)
+                messages.success(request, _("Batch started: %(n)d videos.") % {"n": job.renders.count()})
+                return redirect("job_detail", pk=job.pk)
+        if _wants_json(request):
+            errors = [str(m) for errs in form.errors.values() for m in errs]
+            return JsonResponse({"ok": False, "errors": errors}, status=400)
+    else:
+        preselected = request.GET.getlist("template")
+        form = JobCreateForm(templates=templates, priorities=priorities, initial={"templates": preselected})
+    return render(request, "jobs/job_new.html", {"form": form, "templates": form.template_objects,
+                                                 "audio_max_seconds": team.plan("audio_max_seconds")})
+
+
+@login_required
+def job_detail(request, pk):
+    job = selectors.job_detail_for(actor=request.user, pk=pk)
+    renders = list(selectors.renders_for_job(job=job))
+    for r in renders:
+        r.notes = selectors.render_quality_notes(r)
+        r.eta = selectors.render_eta_seconds(r)
+        r.error_text = selectors.render_error_text(r)
+    context = {
+        "job": job, "renders": renders, "overall": selectors.job_progress(job),
+        "done_count": sum(r.status == "done" for r in renders),
+        "can_cancel": _can(request, "job.cancel", job.team), "can_retry": _can(request, "job.retry", job.team),
+        "can_share": _can(request, "share.create", job.team),
+        "ws_path": f"/ws/jobs/{job.pk}/",
+    }
+    return render(request, "jobs/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request, pk):
+    job = selectors.job_detail_for(actor=request.user, pk=pk)
+    try:
+        services.job_cancel(job=job, user=request.user)
+    except PermissionDenied as e:
+        messages.error(request, str(e))
+    else:
+        messages.info(request, _("Cancelling the batch: queued videos are dropped, running ones stop shortly."))
+    return redirect("job_detail", pk=pk)
+
+
+@login_required
+@require_GET
+def job_zip(request, pk):
+    job = selectors.job_detail_for(actor=request.user, pk=pk)
+    renders = [r for r in selectors.renders_for_job(job=job) if r.status == Render.Status.DONE and r.output]
+    if not renders:
+        raise Http404(_("No finished videos to download yet."))
+    names = files.unique_names([r.template_name or "video" for r in renders], ext=".mp4")
+    entries = [(r.output.path, name) for r, name in zip(renders, names)]
+    zip_name = f"{slugify(job.title) or 'mouthpiece-' + str(job.pk)[:8]}.zip"
+    return files.zip_response(entries, filename=zip_name)
+
+
+# --- Renders -------------------------------------------------------------------------------
+
+def _finished_render(request, pk) -> Render:
+    render_obj = selectors.render_detail_for(actor=request.user, pk=pk)
+    if render_obj.status != Render.Status.DONE or not render_obj.output:
+        raise Http404
+    return render_obj
+
+
+def _download_name(render_obj: Render) -> str:
+    return files.safe_name(f"{render_obj.template_name or 'video'} - {render_obj.job}") + ".mp4"
+
+
+@login_required
+@require_GET
+def render_video(request, pk):
+    render_obj = _finished_render(request, pk)
+    return files.serve_file(request, render_obj.output.path, filename=_download_name(render_obj), content_type="video/mp4")
+
+
+@login_required
+@require_GET
+def render_download(request, pk):
+    render_obj = _finished_render(request, pk)
+    return files.serve_file(request, render_obj.output.path, filename=_download_name(render_obj),
+                            content_type="video/mp4", attachment=True)
+
+
+@login_required
+@require_GET
+def render_log(request, pk):
+    render_obj = selectors.render_detail_for(actor=request.user, pk=pk)
+    if not render_obj.log_path:
+        raise Http404
+    return files.serve_file(request, Path(settings.MEDIA_ROOT) / render_obj.log_path,
+                            filename=f"render-{render_obj.pk}.log", content_type="text/plain; charset=utf-8")
+
+
+@login_required
+@require_POST
+def render_cancel(request, pk):
+    render_obj = selectors.render_detail_for(actor=request.user, pk=pk)
+    try:
+        services.render_cancel(render=render_obj, user=request.user)
+    except PermissionDenied as e:
+        messages.error(request, str(e))
+    return redirect("job_detail", pk=render_obj.job_id)
+
+
+@login_required
+@require_POST
+def render_retry(request, pk):
+    render_obj = selectors.render_detail_for(actor=request.user, pk=pk)
+    try:
+        services.render_retry(render=render_obj, user=request.user)
+    except (PermissionDenied, ValidationError, QuotaExceeded) as e:
+        for message in _errors(e):
+            messages.error(request, message)
+    else:
+        messages.info(request, _("“%(name)s” queued again.") % {"name": render_obj.template_name})
+    return redirect("job_detail", pk=render_obj.job_id)
+
+
+@login_required
+def gallery(request):
+    team = _team_or_redirect(request)
+    if team is None:
+        return _no_team(request)
+    page = Paginator(selectors.renders_finished_for_team(team=team), 24).get_page(request.GET.get("page"))
+    return render(request, "jobs/gallery.html", {"page": page})

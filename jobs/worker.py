@@ -1,0 +1,85 @@
+"""The render worker: a non-forking RQ worker that keeps the engine resident and runs exactly
+one render at a time. Many of them (one per GPU, on any host) share one Redis.
+
+A warm shutdown (SIGTERM) asks the running render to stop at its next frame batch; the render
+goes back to the queue for another worker (see services.render_execute).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from django.conf import settings
+from django.db import connections
+from rq.worker import SimpleWorker
+
+log = logging.getLogger(__name__)
+
+_engines: dict[str, object] = {}
+_engine_lock = threading.Lock()
+_stop = threading.Event()
+_current: dict[str, object] = {"worker": None, "device": None}
+
+
+def engine_get(device: str | None = None):
+    """The engine for `device` (default: this worker's, else settings.LIPSYNC_DEVICE), loaded
+    once per process."""
+    from lipsync.engines import load_engine
+
+    device = device or _current["device"] or settings.LIPSYNC_DEVICE or None
+    key = f"{settings.LIPSYNC_ENGINE}@{device or 'auto'}"
+    with _engine_lock:
+        if key not in _engines:
+            log.info("loading engine %s", key)
+            _engines[key] = load_engine(settings.LIPSYNC_ENGINE, device=device)
+        return _engines[key]
+
+
+def stop_requested() -> bool:
+    return _stop.is_set()
+
+
+def current_name() -> str:
+    worker = _current["worker"]
+    return worker.name if worker is not None else f"{socket.gethostname()}-{os.getpid()}"
+
+
+class RenderWorker(SimpleWorker):
+    """SimpleWorker (no fork: the engine stays loaded) + graceful stop + abandoned-render watchdog."""
+
+    def __init__(self, *args, device: str | None = None, watchdog: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.device = device
+        self.watchdog = watchdog
+        _current["worker"], _current["device"] = self, device
+        _stop.clear()
+
+    def handle_warm_shutdown_request(self):
+        super().handle_warm_shutdown_request()
+        _stop.set()  # the running render's cancelled() now returns True
+
+    def work(self, *args, **kwargs):
+        if self.watchdog:
+            threading.Thread(target=self._watch, name="abandoned-renders", daemon=True).start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            _stop.set()
+
+    def _watch(self):
+        """Every worker looks for renders abandoned by dead workers (rows are taken over with a
+        conditional update, so several watchdogs never recover one render twice)."""
+        from jobs.services import renders_recover_abandoned
+
+        interval = max(1.0, min(10.0, settings.RENDER_ABANDONED_AFTER / 3))
+        while not _stop.wait(interval):
+            try:
+                recovered = renders_recover_abandoned()
+                if recovered:
+                    log.warning("recovered abandoned renders: %s", ", ".join(recovered))
+            except Exception:
+                log.exception("abandoned-render check failed")
+            finally:
+                connections.close_all()

@@ -1,0 +1,84 @@
+// Job page: one websocket (/ws/jobs/<id>/) updates every render's bar, the overall bar and the
+// players; it reconnects with backoff and the server resends the full state on connect.
+const root = document.querySelector("[data-job-live]");
+if (root && "WebSocket" in window) {
+  const t = document.getElementById("i18n-job").dataset;
+  const announce = document.querySelector("[data-live-announce]");
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const url = `${scheme}://${window.location.host}${root.dataset.jobLive}`;
+  const badgeClass = {
+    done: "badge-ok", partial: "badge-warn", failed: "badge-error", cancelled: "badge-muted",
+    expired: "badge-muted", queued: "badge-info",
+  };
+  let delay = 1000;
+
+  const setBar = (el, fraction) => {
+    const pct = Math.round(fraction * 100);
+    el.firstElementChild.style.setProperty("--value", `${pct}%`);
+    el.setAttribute("aria-valuenow", String(pct));
+  };
+  const setBadge = (badge, status, label) => {
+    badge.className = `badge ${badgeClass[status] || "badge-running"}`;
+    badge.dataset.status = status;
+    badge.textContent = label;
+  };
+
+  const onRender = (m) => {
+    const card = document.querySelector(`[data-render="${m.id}"]`);
+    if (!card) return;
+    const before = card.querySelector(".badge").dataset.status;
+    setBadge(card.querySelector(".badge"), m.status, m.status_label);
+    setBar(card.querySelector("[data-bar]"), m.final && m.status === "done" ? 1 : m.progress);
+    card.querySelector("[data-eta]").textContent = m.eta_seconds != null ? t.left.replace("%s", m.eta_seconds) : "";
+    const err = card.querySelector("[data-error]");
+    err.textContent = m.status === "done" ? "" : (m.error_message || "");
+    err.hidden = !err.textContent;
+    card.querySelector("[data-notes]").replaceChildren(...(m.quality_notes || []).map((n) => {
+      const li = document.createElement("li");
+      li.className = "badge badge-warn";
+      li.textContent = n;
+      return li;
+    }));
+    const dl = card.querySelector("[data-download]");
+    if (dl) dl.hidden = m.status !== "done";
+    const cancel = card.querySelector("[data-cancel]");
+    if (cancel) cancel.hidden = m.final;
+    const retry = card.querySelector("[data-retry]");
+    if (retry) retry.hidden = !(m.status === "failed" || m.status === "cancelled");
+    const player = card.querySelector("[data-player]");
+    if (m.status === "done" && m.video_url && !player.querySelector("video")) {
+      const video = document.createElement("video");
+      video.controls = true;
+      video.preload = "metadata";
+      video.src = m.video_url;
+      player.replaceChildren(video);
+    }
+    if (!m.snapshot && before !== m.status && m.final) {
+      announce.textContent = (m.status === "done" ? t.finished : t.failed).replace("%s", m.template);
+    }
+  };
+
+  const onJob = (m) => {
+    setBar(document.querySelector("[data-overall]"), m.progress);
+    document.querySelector("[data-overall-text]").textContent = `${Math.round(m.progress * 100)} %`;
+    const badge = document.querySelector("p.muted > .badge");
+    if (badge) setBadge(badge, m.status, m.status_label);
+  };
+
+  const connect = () => {
+    const ws = new WebSocket(url);
+    ws.addEventListener("open", () => { delay = 1000; });
+    ws.addEventListener("message", (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === "render") onRender(m);
+      else if (m.type === "job") onJob(m);
+    });
+    ws.addEventListener("close", (e) => {
+      if (e.code === 4404) return;  // not ours (or gone): do not hammer the server
+      if (window.mp && window.mp.toast && delay > 4000) window.mp.toast(t.offline, "info");
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    });
+  };
+  connect();
+}

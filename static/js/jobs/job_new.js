@@ -1,0 +1,43 @@
+// New batch: audio drag-and-drop and upload progress; the form still works without JS.
+import { makeDropzone, sendForm } from "./xhr.js";
+
+const form = document.querySelector("[data-job-new]");
+if (form) {
+  const input = form.querySelector('input[type="file"]');
+  const zone = form.querySelector("[data-dropzone]");
+  const bar = form.querySelector("[data-upload-progress]");
+  const status = form.querySelector("[data-upload-status]");
+  let dropped = null;
+
+  makeDropzone(zone, input, (files) => {
+    dropped = files[0];
+    status.textContent = dropped.name;
+  });
+  const all = form.querySelector("[data-select-all]");
+  if (all) all.addEventListener("click", () => form.querySelectorAll('input[name="templates"]').forEach((c) => { c.checked = true; }));
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    if (dropped && !input.files.length) data.set("audio", dropped);
+    bar.hidden = false;
+    form.querySelector('button[type="submit"]').disabled = true;
+    try {
+      const { status: code, body } = await sendForm(form.action || window.location.href, data, {
+        onProgress: (f) => {
+          bar.firstElementChild.style.setProperty("--value", `${Math.round(f * 100)}%`);
+          bar.setAttribute("aria-valuenow", String(Math.round(f * 100)));
+        },
+      });
+      if (code === 201 && body.url) {
+        window.location.assign(body.url);
+        return;
+      }
+      status.textContent = (body.errors || ["Upload failed"]).join(" ");
+      status.setAttribute("role", "alert");
+    } catch {
+      status.textContent = "Network error";
+    }
+    form.querySelector('button[type="submit"]').disabled = false;
+  });
+}
