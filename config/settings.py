@@ -6,6 +6,7 @@ every variable read here.
 from __future__ import annotations
 
 import zlib
+import os
 from pathlib import Path
 
 import environ
@@ -14,11 +15,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
 
-DJANGO_ENV = env.str("DJANGO_ENV", default="development")
+# pytest (>= 8.2) sets PYTEST_VERSION before anything imports these settings, so a test run
+# is always in test mode with its own var/test folder, whatever the shell exported.
+DJANGO_ENV = env.str("DJANGO_ENV", default="test" if os.environ.get("PYTEST_VERSION") else "development")
 PRODUCTION = DJANGO_ENV == "production"
 TESTING = DJANGO_ENV == "test"
 
-VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var" / ("test" if TESTING else ""))))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 LOG_DIR = VAR_DIR / "log"
 
@@ -211,6 +214,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns at start-up otherwise
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -655,6 +655,7 @@ def render_fail(*, render: Render, code: str, message: str) -> Render:
             quotas.render_seconds_settle(render=render, actual_seconds=0.0)
     if updated:
         _render_ended(render)
+        render_finished.send(sender=Render, render=render)
     return render
 
 

@@ -1,0 +1,137 @@
+"""Share links: public, revocable links to one render or a whole job (services and selectors).
+
+The token (192 bits, url-safe) is returned once by sharelink_create and stored only as its
+SHA-256; a visit finds the link by hashing what it was given, so no token is ever compared.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime
+from enum import Enum
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Team, token_hash
+from jobs.models import Job, Render, ShareLink
+
+
+class ShareLinkError(ValueError):
+    """A share link cannot be made as asked; str() is for users."""
+
+
+class ShareState(Enum):
+    OK = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+def sharelink_create(*, team: Team, created_by=None, job: Job | None = None, render: Render | None = None,
+                     expires_at: datetime | None = None, password: str = "") -> tuple[ShareLink, str]:
+    """Create a link for exactly one of `job` or `render` (both of `team`); returns (link, token)."""
+    if (job is None) == (render is None):
+        raise ShareLinkError(_("A share link is for one render or one job."))
+    target_team_id = (job or render).team_id
+    if target_team_id != team.pk:
+        raise ShareLinkError(_("That video belongs to another team."))
+    if render is not None and render.status != Render.Status.DONE:
+        raise ShareLinkError(_("Only finished renders can be shared."))
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ShareLinkError(_("The expiry must be in the future."))
+    token = secrets.token_urlsafe(24)
+    link = ShareLink.objects.create(
+        team=team, job=job, render=render, token_hash=token_hash(token), token_prefix=token[:6],
+        password_hash=make_password(password) if password else "", created_by=created_by, expires_at=expires_at,
+    )
+    return link, token
+
+
+def sharelink_revoke(*, link: ShareLink) -> ShareLink:
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+    return link
+
+
+def sharelink_for_token(token: str) -> ShareLink | None:
+    if not token or len(token) > 200:
+        return None
+    return ShareLink.objects.select_related("job", "render", "render__template", "team").filter(token_hash=token_hash(token)).first()
+
+
+def sharelink_state(link: ShareLink, *, now=None) -> ShareState:
+    now = now or timezone.now()
+    if link.revoked_at is not None:
+        return ShareState.REVOKED
+    if link.expires_at is not None and link.expires_at <= now:
+        return ShareState.EXPIRED
+    return ShareState.OK
+
+
+def sharelink_renders(link: ShareLink) -> list[Render]:
+    """The finished videos a link shows: its render, or every done render of its job."""
+    if link.render_id:
+        renders = [link.render] if link.render.status == Render.Status.DONE and link.render.output else []
+    else:
+        renders = list(link.job.renders.filter(status=Render.Status.DONE).exclude(output="").select_related("template"))
+    return renders
+
+
+def sharelink_render_or_none(link: ShareLink, render_id) -> Render | None:
+    for render in sharelink_renders(link):
+        if str(render.pk) == str(render_id):
+            return render
+    return None
+
+
+def sharelink_view_record(*, link: ShareLink) -> None:
+    ShareLink.objects.filter(pk=link.pk).update(views=F("views") + 1)
+
+
+def sharelink_check_password(link: ShareLink, password: str) -> bool:
+    return bool(link.password_hash) and check_password(password, link.password_hash)
+
+
+def _attempts_key(link: ShareLink, ip: str) -> str:
+    return f"share-pw:{link.pk}:{ip}"
+
+
+def sharelink_password_attempt(*, link: ShareLink, ip: str) -> bool:
+    """Count one password attempt from `ip`; False once SHARE_PASSWORD_MAX_ATTEMPTS are used up
+    in the current window (the window starts at the first attempt)."""
+    key = _attempts_key(link, ip)
+    cache.add(key, 0, timeout=settings.SHARE_PASSWORD_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.SHARE_PASSWORD_WINDOW_SECONDS)
+        count = 1
+    return count <= settings.SHARE_PASSWORD_MAX_ATTEMPTS
+
+
+def sharelink_session_grant(session, link: ShareLink) -> None:
+    """Remember in the visitor's session that they gave this link's password."""
+    session[f"share-ok:{link.pk}"] = link.password_hash[-16:]
+
+
+def sharelink_session_allows(session, link: ShareLink) -> bool:
+    if not link.password_hash:
+        return True
+    remembered = session.get(f"share-ok:{link.pk}", "")
+    return hmac.compare_digest(str(remembered), link.password_hash[-16:])
+
+
+def share_links_for_team(*, team: Team, job: Job | None = None, render: Render | None = None) -> models.QuerySet[ShareLink]:
+    """A team's links, optionally those of one job (its own and its renders') or one render."""
+    qs = ShareLink.objects.filter(team=team).select_related("job", "render", "created_by")
+    if job is not None:
+        qs = qs.filter(models.Q(job=job) | models.Q(render__job=job))
+    if render is not None:
+        qs = qs.filter(render=render)
+    return qs
