@@ -80,7 +80,12 @@ class NearLimitFilter(admin.SimpleListFilter):
     parameter_name = "usage"
 
     def lookups(self, request, model_admin):
-        return [("near", _("over 80 % of a limit")), ("ok", _("under 80 % of every limit"))]
+        return [
+            # xgettext:no-python-format
+            ("near", _("over 80 % of a limit")),
+            # xgettext:no-python-format
+            ("ok", _("under 80 % of every limit")),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "near":

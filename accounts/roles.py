@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 OWNER, ADMIN, MEMBER, VIEWER = "owner", "admin", "member", "viewer"
 ROLES = (OWNER, ADMIN, MEMBER, VIEWER)
 
@@ -31,6 +33,13 @@ PERMISSIONS: dict[str, set[str]] = {
     "team.delete": {OWNER},
     "owner.grant": {OWNER},             # only an owner makes another owner
 }
+
+
+ROLE_LABELS = {OWNER: _("Owner"), ADMIN: _("Admin"), MEMBER: _("Member"), VIEWER: _("Viewer")}
+
+
+def role_label(role: str) -> str:
+    return str(ROLE_LABELS.get(role, role))
 
 
 def role_can(role: str | None, action: str) -> bool:

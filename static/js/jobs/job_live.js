@@ -11,6 +11,8 @@ if (root && "WebSocket" in window) {
     expired: "badge-muted", queued: "badge-info",
   };
   let delay = 1000;
+  // Job events come only when the job's status changes; the overall bar follows the renders.
+  const fractions = {};
 
   const setBar = (el, fraction) => {
     const pct = Math.round(fraction * 100);
@@ -29,6 +31,11 @@ if (root && "WebSocket" in window) {
     const before = card.querySelector(".badge").dataset.status;
     setBadge(card.querySelector(".badge"), m.status, m.status_label);
     setBar(card.querySelector("[data-bar]"), m.final && m.status === "done" ? 1 : m.progress);
+    fractions[m.id] = m.final ? 1 : m.progress;  // as jobs.selectors.job_progress counts them
+    const values = Object.values(fractions);
+    if (values.length === document.querySelectorAll("[data-render]").length) {
+      setOverall(values.reduce((a, b) => a + b, 0) / values.length);
+    }
     card.querySelector("[data-eta]").textContent = m.eta_seconds != null ? t.left.replace("%s", m.eta_seconds) : "";
     const err = card.querySelector("[data-error]");
     err.textContent = m.status === "done" ? "" : (m.error_message || "");
@@ -58,9 +65,13 @@ if (root && "WebSocket" in window) {
     }
   };
 
+  const setOverall = (fraction) => {
+    setBar(document.querySelector("[data-overall]"), fraction);
+    document.querySelector("[data-overall-text]").textContent = `${Math.round(fraction * 100)} %`;
+  };
+
   const onJob = (m) => {
-    setBar(document.querySelector("[data-overall]"), m.progress);
-    document.querySelector("[data-overall-text]").textContent = `${Math.round(m.progress * 100)} %`;
+    setOverall(m.progress);
     const badge = document.querySelector("p.muted > .badge");
     if (badge) setBadge(badge, m.status, m.status_label);
   };

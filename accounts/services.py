@@ -1,0 +1,245 @@
+"""Writes for users, teams, memberships and invitations.
+
+Role rules come from accounts.roles only. A refused action raises PermissionDenied (the actor
+is in the team but their role does not allow it); a broken business rule (last owner,
+expired invitation, ...) raises ValidationError with a translated message and a `code`.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from accounts.models import Invitation, Membership, Team, token_hash
+from accounts.roles import OWNER, ROLES, role_can
+
+User = get_user_model()
+
+
+def _require(membership: Membership | None, action: str) -> Membership:
+    if membership is None or not membership.can(action):
+        raise PermissionDenied(_("Your role in this team does not allow this."))
+    return membership
+
+
+def _actor_membership(*, actor, team: Team) -> Membership | None:
+    return Membership.objects.filter(user=actor, team=team).first()
+
+
+def _unique_slug(name: str) -> str:
+    base = (slugify(name) or "team")[:50]
+    slug, n = base, 1
+    while Team.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def team_create(*, name: str, owner, slug: str | None = None) -> Team:
+    """A new team; its creator is its first owner."""
+    name = name.strip()
+    if not name:
+        raise ValidationError(_("A team needs a name."), code="name")
+    with transaction.atomic():
+        team = Team.objects.create(name=name, slug=slug or _unique_slug(name))
+        Membership.objects.create(team=team, user=owner, role=OWNER)
+    return team
+
+
+def team_rename(*, actor, team: Team, name: str) -> Team:
+    _require(_actor_membership(actor=actor, team=team), "team.rename")
+    name = name.strip()
+    if not name:
+        raise ValidationError(_("A team needs a name."), code="name")
+    team.name = name
+    team.save(update_fields=["name"])
+    return team
+
+
+def _owner_count(team: Team) -> int:
+    return Membership.objects.filter(team=team, role=OWNER).count()
+
+
+def membership_role_change(*, actor, membership: Membership, role: str) -> Membership:
+    """Admins change roles; only owners grant or revoke owner; a team keeps at least one owner."""
+    if role not in ROLES:
+        raise ValidationError(_("Unknown role."), code="role")
+    with transaction.atomic():
+        # Lock the team's memberships so two concurrent demotions cannot both pass the check.
+        locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
+        membership = next(m for m in locked if m.pk == membership.pk)
+        mine = next((m for m in locked if m.user_id == actor.pk), None)
+        _require(mine, "member.change_role")
+        if OWNER in (role, membership.role) and not role_can(mine.role, "owner.grant"):
+            raise PermissionDenied(_("Only an owner can grant or take away the owner role."))
+        if membership.role == OWNER and role != OWNER and sum(m.role == OWNER for m in locked) <= 1:
+            raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, actor, membership: Membership) -> None:
+    """Admins remove members (only owners remove owners); anyone may leave; never the last owner."""
+    with transaction.atomic():
+        locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
+        membership = next(m for m in locked if m.pk == membership.pk)
+        if membership.user_id != actor.pk:
+            mine = next((m for m in locked if m.user_id == actor.pk), None)
+            _require(mine, "member.remove")
+            if membership.role == OWNER and not role_can(mine.role, "owner.grant"):
+                raise PermissionDenied(_("Only an owner can remove an owner."))
+        if membership.role == OWNER and sum(m.role == OWNER for m in locked) <= 1:
+            raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+        membership.delete()
+
+
+def invitation_url(*, token: str, base_url: str | None = None) -> str:
+    return (base_url or settings.SITE_URL).rstrip("/") + reverse("invitation_accept", args=[token])
+
+
+def invitation_create(
+    *, actor, team: Team, email: str, role: str = "member", base_url: str | None = None, language: str | None = None
+) -> tuple[Invitation, str]:
+    """Invite `email` to `team` and email them a link; returns (invitation, plain token).
+
+    The token is only ever stored hashed, so the link in the email is its one copy. A new
+    invitation to the same address replaces a pending one (a "resend").
+    """
+    email = User.objects.normalize_email(email.strip()).lower()
+    if role not in ROLES:
+        raise ValidationError(_("Unknown role."), code="role")
+    mine = _require(_actor_membership(actor=actor, team=team), "member.invite")
+    if role == OWNER and not role_can(mine.role, "owner.grant"):
+        raise PermissionDenied(_("Only an owner can invite another owner."))
+    if Membership.objects.filter(team=team, user__email__iexact=email).exists():
+        raise ValidationError(_("%(email)s is already a member of this team.") % {"email": email}, code="already_member")
+    token = Invitation.new_token()
+    now = timezone.now()
+    with transaction.atomic():
+        Invitation.objects.filter(team=team, email__iexact=email, accepted_at=None, revoked_at=None).update(revoked_at=now)
+        invitation = Invitation.objects.create(team=team, email=email, role=role, token_hash=token_hash(token), invited_by=actor)
+    # Sent after the commit above; should a caller's outer transaction roll back, the link is a 404.
+    _invitation_email_send(invitation=invitation, url=invitation_url(token=token, base_url=base_url), language=language)
+    return invitation, token
+
+
+def _invitation_email_send(*, invitation: Invitation, url: str, language: str | None) -> None:
+    with translation.override(language or translation.get_language() or settings.LANGUAGE_CODE):
+        context = {
+            "invitation": invitation,
+            "team": invitation.team,
+            "inviter": invitation.invited_by,
+            "url": url,
+            "role": invitation.role,
+            "days": settings.INVITATION_DAYS,
+        }
+        subject = render_to_string("accounts/email/invitation_subject.txt", context).strip()
+        body = render_to_string("accounts/email/invitation_message.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
+
+
+def invitation_check(*, invitation: Invitation, user=None) -> None:
+    """Raise ValidationError (code: revoked, accepted, expired, wrong_user) when it cannot be accepted."""
+    if invitation.revoked_at:
+        raise ValidationError(_("This invitation was withdrawn. Ask the team for a new one."), code="revoked")
+    if invitation.accepted_at:
+        raise ValidationError(_("This invitation has already been used."), code="accepted")
+    if invitation.is_expired:
+        raise ValidationError(
+            _("This invitation expired on %(date)s. Ask the team for a new one.")
+            % {"date": timezone.localtime(invitation.expires_at).strftime("%Y-%m-%d %H:%M")},
+            code="expired",
+        )
+    if user is not None and user.is_authenticated and not _user_owns_email(user, invitation.email):
+        raise ValidationError(
+            _("This invitation was sent to %(invited)s, but you are signed in as %(current)s. Sign in with the invited address.")
+            % {"invited": invitation.email, "current": user.email},
+            code="wrong_user",
+        )
+
+
+def _user_owns_email(user, email: str) -> bool:
+    from allauth.account.models import EmailAddress
+
+    if (user.email or "").lower() == email.lower():
+        return True
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+def invitation_accept(*, token: str, user) -> Membership:
+    """Join the team of the invitation behind `token`. Raises Invitation.DoesNotExist for an unknown token."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().select_related("team").get(token_hash=token_hash(token))
+        invitation_check(invitation=invitation, user=user)
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
+        except IntegrityError:
+            raise ValidationError(_("You are already a member of %(team)s.") % {"team": invitation.team.name}, code="already_member")
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+        # The address received the link, so it is proven: spare the user a second verification.
+        _email_mark_verified(user=user, email=invitation.email)
+    return membership
+
+
+def _email_mark_verified(*, user, email: str) -> None:
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.filter(user=user, email__iexact=email, verified=False).update(verified=True)
+
+
+def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
+    _require(_actor_membership(actor=actor, team=invitation.team), "member.invite")
+    if invitation.accepted_at:
+        raise ValidationError(_("This invitation has already been used."), code="accepted")
+    if not invitation.revoked_at:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+def current_team_set(*, session, user, team: Team) -> None:
+    """Remember the team chosen in the switcher; only a team the user belongs to."""
+    from accounts.middleware import SESSION_KEY
+
+    if not Membership.objects.filter(user=user, team=team).exists():
+        raise PermissionDenied(_("You are not a member of this team."))
+    session[SESSION_KEY] = team.pk
+
+
+def personal_team_create(*, user) -> Team:
+    """The team a new user starts in, so the portal works right after signup."""
+    who = (user.display_name or user.email.split("@")[0]).strip() or "My"
+    return team_create(name=_("%(name)s's team") % {"name": who}, owner=user)
+
+
+def demo_seed(*, email: str, password: str, team_name: str = "Demo", team_slug: str = "demo"):
+    """The demo login: a verified owner of team "Demo". Safe to run any number of times."""
+    from allauth.account.models import EmailAddress
+
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        created = user is None
+        if created:
+            user = User.objects.create_user(email=email, password=password, display_name="Demo")
+        else:
+            user.set_password(password)
+            user.is_active = True
+            user.save(update_fields=["password", "is_active"])
+        address, _created = EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        if not (address.verified and address.primary):
+            address.verified = address.primary = True
+            address.save(update_fields=["verified", "primary"])
+        team = Team.objects.filter(slug=team_slug).first() or Team.objects.create(name=team_name, slug=team_slug)
+        Membership.objects.update_or_create(team=team, user=user, defaults={"role": OWNER})
+    return user, team, created
