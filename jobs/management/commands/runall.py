@@ -31,8 +31,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} {settings.DATABASES['default'].get('NAME')}")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Migrations applied.")
+        if not os.environ.get("SITE_URL"):
+            settings.SITE_URL = f"http://{host}:{port}"
         if not no_seed:
-            call_command("seed_demo", site_url=f"http://{host}:{port}")
+            call_command("seed_demo")
 
         py = sys.executable
         manage = os.path.join(settings.BASE_DIR, "manage.py")
