@@ -1,0 +1,39 @@
+# Mouthpiece: `make run` sets up and starts everything; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/mouthpiece
+PG_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test setup test-embedded test-postgres services browser clean
+
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade -q pip
+	$(VENV)/bin/pip install -r requirements.txt
+	# mediapipe's twin for numpy 2 declares deps we must not take (jax, opencv-contrib): --no-deps.
+	$(VENV)/bin/pip install --no-deps -r requirements-nodeps.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) manage.py runall --port $(PORT)
+
+# Debian's chromium drives the browser tests (Playwright never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Debian's chromium first: sudo apt-get install chromium"; exit 1; fi; }
+
+# PostgreSQL and Redis on 127.0.0.1 for the second pass: started here when installed but stopped.
+services:
+	@bash .ci/services.sh
+
+test: setup browser
+	@bash .ci/test.sh
+
+clean:
+	rm -rf var/test var/test-pg
