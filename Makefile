@@ -22,11 +22,16 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) manage.py runall --port $(PORT)
 
-# Debian's chromium drives the browser tests (Playwright never downloads a browser).
+# Debian packages the tests use: chromium for the browser tests (Playwright never downloads a
+# browser), a CJK font so Chinese screenshots are legible, nginx to check docker/nginx config.
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei nginx-light
 browser:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Install Debian's chromium first: sudo apt-get install chromium"; exit 1; fi; }
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    else echo "Install first: sudo apt-get install$$missing"; exit 1; fi; fi
 
 # PostgreSQL and Redis on 127.0.0.1 for the second pass: started here when installed but stopped.
 services:

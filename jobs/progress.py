@@ -137,16 +137,20 @@ class ProgressReporter:
     and publishes, at most PROGRESS_MAX_EVENTS_PER_SECOND times a second (a stage change
     always goes through; the final state is published by the service that ends the render)."""
 
-    def __init__(self, render, *, stage_offset: float = 0.0, stage_weight: float = 1.0):
+    # The engine reports each stage's own 0..1; each stage owns a slice of the render's bar
+    # (offset, width). Only render_finish sets 1.0, so a bar never shows 100 % early.
+    STAGE_SLICES = {"preparing": (0.0, 0.10), "analysing": (0.10, 0.05), "rendering": (0.15, 0.80), "encoding": (0.95, 0.04)}
+
+    def __init__(self, render):
         self.render = render
         self.min_gap = 1.0 / max(0.1, float(settings.PROGRESS_MAX_EVENTS_PER_SECOND))
         self._last = 0.0
         self._last_stage = None
-        self.offset, self.weight = stage_offset, stage_weight
         self.events = 0
 
     def __call__(self, fraction: float, stage: str) -> None:
-        fraction = self.offset + self.weight * max(0.0, min(1.0, float(fraction)))
+        offset, width = self.STAGE_SLICES.get(stage, (0.0, 0.99))
+        fraction = offset + width * max(0.0, min(1.0, float(fraction)))
         now = time.monotonic()
         if stage == self._last_stage and now - self._last < self.min_gap:
             return

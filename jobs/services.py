@@ -532,7 +532,7 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
     template = render.template
     if template is None or not template.file or not os.path.exists(template.file.path):
         raise BadInputError(_("The template video of this render was deleted."))
-    reporter = progress.ProgressReporter(render, stage_weight=0.1)
+    reporter = progress.ProgressReporter(render)
     prepared = prepare_template(template.file.path, progress=reporter, cancelled=cancel)
     if cancel():
         raise RenderCancelled()
@@ -542,8 +542,7 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
     out_dir = _media_path(_render_dir_relative(render.job))
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / f"{render.pk}.mp4"
-    reporter = progress.ProgressReporter(render, stage_offset=0.1, stage_weight=0.9)
-    reporter.render.progress = max(reporter.render.progress, 0.1)
+    reporter = progress.ProgressReporter(render)
     return engine.render(prepared, audio, str(out_path), progress=reporter, cancelled=cancel)
 
 

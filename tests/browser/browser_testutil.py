@@ -1,0 +1,121 @@
+"""Helpers shared by the browser tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def screenshot(page, name: str, *, full_page: bool = False) -> Path:
+    """Save the page as seen (the viewport unless full_page) to artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    try:  # players show a loading spinner until a frame is decoded; a seek asks for one
+        page.evaluate("document.querySelectorAll('video').forEach((v) => { if (v.readyState < 2) v.currentTime = 0.04; })")
+        page.wait_for_function("[...document.querySelectorAll('video')].every((v) => v.readyState >= 2)", timeout=5_000)
+    except Exception:
+        pass  # a picture with a spinner is still a picture
+    page.screenshot(path=str(path), animations="disabled", full_page=full_page)
+    return path
+
+
+def sign_in(page, email: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    assert_inputs_labelled(page)
+    page.locator('input[name="login"]').fill(email)
+    page.locator('input[name="password"]').fill(password)
+    with page.expect_navigation():
+        page.locator('main form button[type="submit"]').first.click()
+    if "/accounts/login" in page.url:
+        (SCREENSHOTS.parent / "sign-in-failed.html").write_text(page.content())
+    assert "/accounts/login" not in page.url, f"sign-in failed as {email}"
+
+
+# Every form control a person fills in must have an accessible name: a <label for>, a wrapping
+# <label>, aria-label or aria-labelledby.
+UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, textarea')].filter((el) => {
+  if (['hidden', 'submit', 'button', 'reset', 'image'].includes(el.type)) return false;
+  if (el.closest('[hidden]')) return false;
+  if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return false;
+  if (el.closest('label')) return false;
+  if (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`)) return false;
+  return true;
+}).map((el) => el.outerHTML.slice(0, 160))"""
+
+
+def assert_inputs_labelled(page) -> None:
+    unlabelled = page.evaluate(UNLABELLED_JS)
+    assert unlabelled == [], f"{page.url}: controls without a label: {unlabelled}"
+
+
+def assert_no_horizontal_overflow(page) -> None:
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{page.url}: page is {widths[0]} px wide in a {widths[1]} px viewport"
+
+
+def cut_audio(src: Path, dst: Path, seconds: float, *, rate: int = 16000) -> Path:
+    """The first `seconds` of `src` as 16-bit mono WAV (keeps each CPU render to seconds)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        written, limit = 0, int(seconds * rate)
+        for frame in inp.decode(audio=0):
+            for chunk in resampler.resample(frame):
+                if written < limit:
+                    for packet in stream.encode(chunk):
+                        out.mux(packet)
+                    written += chunk.samples
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return dst
+
+
+# Builds a DataTransfer holding real File objects, so a synthetic "drop" event carries files
+# exactly as a drag from the desktop would.
+DATA_TRANSFER_JS = """(files) => {
+  const dt = new DataTransfer();
+  for (const f of files) {
+    const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+    dt.items.add(new File([bytes], f.name, { type: f.type }));
+  }
+  return dt;
+}"""
+
+
+def drop_files(page, selector: str, paths, mime: str) -> None:
+    """Drag files from "the desktop" onto the element at `selector`."""
+    import base64
+
+    payload = [{"name": p.name, "type": mime, "b64": base64.b64encode(Path(p).read_bytes()).decode()} for p in paths]
+    data_transfer = page.evaluate_handle(DATA_TRANSFER_JS, payload)
+    for event in ("dragenter", "dragover", "drop"):
+        page.dispatch_event(selector, event, {"dataTransfer": data_transfer})
+
+
+# Records every value the progress bars take (attribute changes made by the websocket code).
+BAR_RECORDER_JS = """(() => {
+  window.__bars = [];
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target;
+      if (!el.matches('[data-bar], [data-overall]')) continue;
+      const card = el.closest('[data-render]');
+      // The badge is updated before the bar, so this is the status that came with the value.
+      window.__bars.push({ bar: card ? card.dataset.render : 'overall', value: Number(el.getAttribute('aria-valuenow')),
+                           status: card ? card.querySelector('.badge').dataset.status : null });
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+})();"""
+
+# Resolves with the <video>'s duration once its metadata has loaded.
+VIDEO_DURATION_JS = """(video) => new Promise((resolve, reject) => {
+  if (video.readyState >= 1) return resolve(video.duration);
+  video.addEventListener('loadedmetadata', () => resolve(video.duration), { once: true });
+  video.addEventListener('error', () => reject(new Error('media error ' + (video.error && video.error.code))), { once: true });
+  video.load();
+})"""

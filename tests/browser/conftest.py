@@ -1,0 +1,154 @@
+"""The browser harness: Debian's chromium driven by Playwright against the real platform.
+
+A module-wide live server is `daphne config.asgi:application` (HTTP and websockets) in a
+subprocess, plus one real `manage.py renderworker` subprocess that takes template preparation
+and renders; both read the test database this session prepared and the media folder below.
+Screenshots and the subprocess logs land in artifacts/ (CI keeps that folder).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from browser_testutil import DESKTOP
+
+REPO = Path(__file__).resolve().parents[2]
+LOGS = REPO / "artifacts" / "browser-logs"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(s['NAME']).resolve()}"
+    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"daphne did not listen on {port} within {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()  # a warm shutdown: the worker hands its render back
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("Debian's chromium is not installed (make browser installs it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop running in a greenlet of this thread, so Django
+    # takes the test's own ORM calls for async code; allowed only while this module runs.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            instance = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            yield instance
+            instance.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def live_server_proc(django_db_setup, tmp_path_factory):
+    """daphne + a render worker for this module, on the session's test database."""
+    import django_rq
+    from django.conf import settings
+
+    media_root = tmp_path_factory.mktemp("browser-media")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    django_rq.get_connection("default").flushdb()  # no queued work left by earlier modules
+    port = _free_port()
+    # The same mode as this process (password hashers, cache prefix), whatever set it.
+    env = {**os.environ, "DJANGO_ENV": settings.DJANGO_ENV, "DATABASE_URL": _database_url(), "MEDIA_ROOT": str(media_root),
+           "LIPSYNC_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the servers are not driven by Playwright
+    # Several suites may run at once, each with its own VAR_DIR: one pair of logs per VAR_DIR.
+    prefix = Path(settings.VAR_DIR).name
+    web_log, worker_log = LOGS / f"{prefix}-daphne.log", LOGS / f"{prefix}-worker.log"
+    procs = []
+    try:
+        with open(web_log, "w") as out:
+            web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                                   cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(web)
+        with open(worker_log, "w") as out:
+            worker = subprocess.Popen([sys.executable, "manage.py", "renderworker", "--queues", "prep,high,default,low",
+                                       "--name", f"browser-{os.getpid()}", "--no-scheduler", "--device", "cpu"],
+                                      cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(worker)
+        _wait_for_port(port, web, web_log)
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", media_root=media_root, worker=worker, worker_log=worker_log)
+    finally:
+        for proc in procs:
+            _stop(proc)
+        django_rq.get_connection("default").flushdb()
+
+
+@pytest.fixture
+def live(live_server_proc, settings, transactional_db):
+    """The live server for one test; the test process shares its media folder."""
+    settings.MEDIA_ROOT = live_server_proc.media_root
+    assert live_server_proc.worker.poll() is None, live_server_proc.worker_log.read_text()[-3000:]
+    return live_server_proc
+
+
+@pytest.fixture
+def new_page(browser, live):
+    """new_page(viewport=DESKTOP, **context options) -> a page in a fresh browser context."""
+    contexts, script_errors = [], []
+
+    def make(viewport=DESKTOP, **options):
+        context = browser.new_context(viewport=viewport, base_url=live.url, accept_downloads=True, **options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: script_errors.append(f"{page.url}: {error}"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert script_errors == [], f"uncaught JavaScript errors: {script_errors}"
