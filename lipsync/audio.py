@@ -1,7 +1,7 @@
 """Audio analysis: decode once, compute per-time-step features, cache as .npz.
 
-Everything here is plain numpy/scipy so the platform can analyse an upload without
-importing torch. Features are on a fixed 100 Hz grid (hop 10 ms): row t describes the
+Everything here is plain numpy, so the platform can analyse an upload without importing
+torch. Features are on a fixed 100 Hz grid (hop 10 ms): row t describes the
 25 ms window centred on t / 100 seconds, so T = N // HOP_LENGTH + 1 for N samples.
 """
 
@@ -208,34 +208,6 @@ def _pitch(samples: np.ndarray, fmin=60.0, fmax=400.0):
 
 def _decode(path) -> np.ndarray:
     """(N,) float32 mono 16 kHz; UndecodableMediaError when there is no usable audio."""
-    try:
-        from .media import decode_audio
-    except ImportError:     # media.py is written in parallel; fall back to PyAV directly
-        decode_audio = _decode_audio_av
+    from .media import decode_audio
+
     return decode_audio(path, sample_rate=SAMPLE_RATE)
-
-
-def _decode_audio_av(path, *, sample_rate=SAMPLE_RATE) -> np.ndarray:
-    import av
-
-    from .errors import UndecodableMediaError
-
-    try:
-        with av.open(os.fspath(path)) as container:
-            if not container.streams.audio:
-                raise UndecodableMediaError("The file has no audio track.")
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks = []
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-    except UndecodableMediaError:
-        raise
-    except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise UndecodableMediaError("The file could not be read as audio or video.") from e
-    if not chunks:
-        return np.zeros(0, np.float32)
-    return np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)

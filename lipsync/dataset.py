@@ -8,7 +8,6 @@ width relative to the clip's median - 1. Both follow lipsync.motion.MouthTrack.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,53 +23,33 @@ CACHE = REPO / "var" / "train_cache"
 REAL_CLIPS = ["face_square_1.mp4", "face_square_2.mp4", "face_square_3.mp4",
               "portrait_hevc_1080x1920.mp4"]
 
-# FaceMesh indices: inner lip mid top/bottom, mouth corners, eye corners.
-_LIP_TOP, _LIP_BOTTOM = 13, 14
-_MOUTH_L, _MOUTH_R = 61, 291
-_EYE_L, _EYE_R = (33, 133), (362, 263)
-
-
 def mouth_shape_series(video_path):
     """FaceMesh on every frame -> (times (T,) s, opening (T,), width (T,), valid (T,) bool).
 
-    Uses lipsync.evaluate.mouth_shape_series when available so training targets and the
-    evaluation measure the same thing; this fallback measures the same quantities.
+    The measurement is lipsync.evaluate.mouth_shape_series (inner-lip gap / IOD, mouth
+    width / IOD), so training targets and the quality evaluation measure the same thing;
+    width is turned into the relative change vs the clip's median, as in MouthTrack.
     """
-    import av
-    import mediapipe as mp
+    from .evaluate import mouth_shape_series as measure
+    from .media import probe
 
-    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                           refine_landmarks=False, min_detection_confidence=0.3)
-    times, gaps, widths, valid = [], [], [], []
-    with av.open(os.fspath(video_path)) as container:
-        stream = container.streams.video[0]
-        start = stream.start_time or 0
-        for frame in container.decode(stream):
-            img = frame.to_ndarray(format="rgb24")
-            h, w = img.shape[:2]
-            res = mesh.process(img)
-            times.append(float((frame.pts - start) * stream.time_base))
-            if not res.multi_face_landmarks:
-                gaps.append(np.nan); widths.append(np.nan); valid.append(False)
-                continue
-            lm = res.multi_face_landmarks[0].landmark
-            p = np.array([[lm[i].x * w, lm[i].y * h] for i in range(468)])
-            eye = np.linalg.norm(p[list(_EYE_L)].mean(0) - p[list(_EYE_R)].mean(0))
-            gaps.append(np.linalg.norm(p[_LIP_TOP] - p[_LIP_BOTTOM]) / eye)
-            widths.append(np.linalg.norm(p[_MOUTH_L] - p[_MOUTH_R]) / eye)
-            valid.append(True)
-    mesh.close()
-    widths = np.asarray(widths, np.float64)
-    widths = widths / np.nanmedian(widths) - 1.0
-    return (np.asarray(times), np.asarray(gaps, np.float64), widths, np.asarray(valid))
+    fps = probe(video_path).fps
+    opening, width = measure(video_path)
+    opening = np.asarray(opening, np.float64)
+    width = np.asarray(width, np.float64)
+    valid = np.isfinite(opening) & np.isfinite(width)
+    width = width / np.nanmedian(width) - 1.0
+    return np.arange(len(opening)) / fps, opening, width, valid
 
 
-def real_clip(name, *, t0=0.0, t1=None):
-    """Features and FaceMesh targets of a real clip, optionally the [t0, t1) seconds part."""
+def real_clip(name, *, t0=0.0, t1=None, series=False):
+    """Features (T, 81), FaceMesh targets (T, 2) and weight (T,) of a real clip at 100 Hz,
+    optionally only its [t0, t1) seconds. series=True returns the cached per-video-frame
+    (times, opening, width, valid) instead."""
     from .audio import _decode
 
     path = MEDIA / name
-    key = hashlib.sha1(f"{name}:{path.stat().st_size}:v1".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{name}:{path.stat().st_size}:v2".encode()).hexdigest()[:12]
     cache = CACHE / f"real-{key}.npz"
     if cache.exists():
         z = np.load(cache)
@@ -79,6 +58,8 @@ def real_clip(name, *, t0=0.0, t1=None):
         times, opening, width, valid = mouth_shape_series(path)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez(cache, times=times, opening=opening, width=width, valid=valid)
+    if series:
+        return times, opening, width, valid
     samples = _decode(path)
     feats = input_features(compute_features(samples))
     grid = np.arange(feats.shape[0]) / FEATURE_RATE
@@ -171,15 +152,23 @@ def _pseudo_text(lang, rng):
     return " ".join(words) + "."
 
 
-def synthetic_example(lang, rng, *, augment=True):
-    """One espeak utterance in ``lang`` -> (features (T, 81), targets (T, 2), weight (T,))."""
+def synthetic_example(lang, rng, *, augment=True, sentences=None, pseudo=None,
+                      return_samples=False):
+    """One espeak utterance in ``lang`` -> (features (T, 81), targets (T, 2), weight (T,)).
+
+    sentences: text pool (default SENTENCES[lang]); pseudo: probability of pseudo-words
+    instead of a sentence (default 0.5 for Mandarin, 0.35 otherwise).
+    """
     from .phonemes import synthesize
 
-    if lang == "cmn" and rng.random() < 0.5 or lang != "cmn" and rng.random() < 0.35:
+    pool = SENTENCES[lang] if sentences is None else sentences
+    if pseudo is None:
+        pseudo = 0.5 if lang == "cmn" else 0.35
+    if rng.random() < pseudo:
         text = _pseudo_text(lang, rng)
     else:
         k = rng.integers(1, 3)
-        text = " ".join(rng.choice(SENTENCES[lang], size=k, replace=False))
+        text = " ".join(rng.choice(pool, size=min(k, len(pool)), replace=False))
     voice = str(rng.choice(VOICES[lang])) + str(rng.choice(_VARIANTS))
     try:
         samples, phones = synthesize(text, voice, rate=int(rng.integers(120, 230)),
@@ -196,7 +185,10 @@ def synthetic_example(lang, rng, *, augment=True):
         samples = augment_audio(samples, rng)
     feats = input_features(compute_features(samples))
     targets = visemes.track_from_phonemes(phones, feats.shape[0], FEATURE_RATE)
-    return feats, targets, np.ones(feats.shape[0], np.float32)
+    weight = np.ones(feats.shape[0], np.float32)
+    if return_samples:
+        return feats, targets, weight, samples
+    return feats, targets, weight
 
 
 def augment_audio(x, rng):

@@ -8,13 +8,12 @@ libespeak-ng with its data, the pocketsphinx wheel ships its English acoustic mo
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 import numpy as np
 
-_EVENT_END_TYPES = {0}          # espeakEVENT_LIST_TERMINATED
-_EVENT_PHONEME = 7
-_EVENT_SAMPLERATE = 8
+_EVENT_PHONEME = 7              # espeakEVENT_PHONEME; 0 terminates an event list
 
 
 class _EventId(ctypes.Union):
@@ -114,8 +113,6 @@ def recognise_phonemes(samples: np.ndarray) -> list[tuple[str, float, float]]:
     the CMU phone loop is high); treat labels as hints, timings of silences are reliable.
     """
     try:
-        import os
-
         from pocketsphinx import Config, Decoder, get_model_path
     except ImportError:
         return []

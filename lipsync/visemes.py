@@ -15,7 +15,7 @@ import numpy as np
 # the neighbours do, while /k h/ leave the mouth to the surrounding vowels.
 VISEMES = {
     "rest":       (0.00, 0.00, 1.0, 0.6),
-    "bilabial":   (0.00, 0.00, 6.0, 0.3),
+    "bilabial":   (0.00, 0.00, 10.0, 0.3),
     "labiodental": (0.03, -0.02, 3.0, 0.3),
     "open":       (0.32, 0.02, 1.0, 0.7),
     "open_front": (0.28, 0.06, 1.0, 0.7),
@@ -96,7 +96,7 @@ def classes(phoneme: str) -> list[str]:
 
 
 def track_from_phonemes(phonemes, n_steps: int, rate: float = 100.0,
-                        tau: float = 0.05, smooth: float = 0.02) -> np.ndarray:
+                        tau: float = 0.03, smooth: float = 0.015) -> np.ndarray:
     """[(label, start_s, end_s)] -> (n_steps, 2) float32 [opening, width] at ``rate`` Hz.
 
     Dominance-blended coarticulation (Cohen & Massaro style): each segment pulls the mouth

@@ -68,9 +68,11 @@ def test_english_gets_phoneme_timings():
 
 def test_save_load_round_trip(tmp_path):
     audio = analyse_audio(MEDIA / "speech_en_1.wav", language="en")
-    path = tmp_path / "a.npz"
+    out = tmp_path / "analysed"
+    out.mkdir()
+    path = out / "a.npz"
     audio.save(path)
-    assert os.listdir(tmp_path) == ["a.npz"]     # no temp file left behind
+    assert os.listdir(out) == ["a.npz"]     # no temp file left behind
     back = AnalysedAudio.load(path)
     assert back.sha256 == audio.sha256
     assert back.duration == audio.duration and back.sample_rate == audio.sample_rate
