@@ -147,7 +147,10 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # "pubsub" (default): one PUBLISH per progress event reaches every web process, which fans
+        # it out to its own sockets; "core": per-channel lists (channels_redis' classic layer).
+        "BACKEND": {"pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer", "core": "channels_redis.core.RedisChannelLayer"}[
+            env.str("CHANNEL_LAYER", default="pubsub")],
         "CONFIG": {"hosts": [REDIS_CHANNELS_URL], "prefix": env.str("CHANNELS_PREFIX", default="mp-asgi")},
     }
 }
@@ -256,8 +259,10 @@ if STORAGE_BACKEND == "s3":
         },
     }
 
-# Uploads always stream to a temporary file on disk, never into memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+# Uploads stream to a temporary file on disk (the only upload handler writes to disk). Not 0:
+# under ASGI this also sizes the request-body spool, and SpooledTemporaryFile(max_size=0) never
+# rolls over, which kept whole uploads in memory (tests/reliability: ASGI body spool test).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # Stops a file while it streams once it passes the per-file maximum or the team's storage left.
 FILE_UPLOAD_HANDLERS = ["accounts.upload_handlers.QuotaUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp" / "uploads")
