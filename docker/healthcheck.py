@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Container health probe and startup wait, standard library plus Django's own settings.
 
-    healthcheck.py --scope web          GET /healthz?scope=web on the local daphne (web containers)
+    healthcheck.py --scope web          GET /healthz?scope=web on the local web server (web containers)
     healthcheck.py --direct             check PostgreSQL and Redis from this container (scheduler)
     healthcheck.py --wait 120 ...       retry --direct until it passes or time runs out (entrypoint)
 

@@ -12,7 +12,7 @@ import socket
 import threading
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 from rq.worker import SimpleWorker
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,16 @@ class RenderWorker(SimpleWorker):
     def handle_warm_shutdown_request(self):
         super().handle_warm_shutdown_request()
         _stop.set()  # the running render's cancelled() now returns True
+
+    def execute_job(self, job, queue):
+        # A long-lived process outlives its database connections (server restart, failover,
+        # idle timeouts): drop a dead or expired one before and after every job, as Django
+        # does around each web request.
+        close_old_connections()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            close_old_connections()
 
     def work(self, *args, **kwargs):
         if self.watchdog:

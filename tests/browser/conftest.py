@@ -1,6 +1,6 @@
 """The browser harness: Debian's chromium driven by Playwright against the real platform.
 
-A module-wide live server is `daphne config.asgi:application` (HTTP and websockets) in a
+A module-wide live server is `uvicorn config.asgi:application` (HTTP and websockets) in a
 subprocess, plus one real `manage.py renderworker` subprocess that takes template preparation
 and renders; both read the test database this session prepared and the media folder below.
 Screenshots and the subprocess logs land in artifacts/ (CI keeps that folder).
@@ -17,6 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from config import webserver
 from browser_testutil import DESKTOP
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,13 +46,13 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"web server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"daphne did not listen on {port} within {timeout:.0f} s")
+    raise RuntimeError(f"web server did not listen on {port} within {timeout:.0f} s")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -93,7 +95,7 @@ def browser(chromium_path):
 
 @pytest.fixture(scope="module")
 def live_server_proc(django_db_setup, tmp_path_factory):
-    """daphne + a render worker for this module, on the session's test database."""
+    """web server + a render worker for this module, on the session's test database."""
     import django_rq
     from django.conf import settings
 
@@ -107,11 +109,11 @@ def live_server_proc(django_db_setup, tmp_path_factory):
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the servers are not driven by Playwright
     # Several suites may run at once, each with its own VAR_DIR: one pair of logs per VAR_DIR.
     prefix = Path(settings.VAR_DIR).name
-    web_log, worker_log = LOGS / f"{prefix}-daphne.log", LOGS / f"{prefix}-worker.log"
+    web_log, worker_log = LOGS / f"{prefix}-web server.log", LOGS / f"{prefix}-worker.log"
     procs = []
     try:
         with open(web_log, "w") as out:
-            web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            web = subprocess.Popen(webserver.command("127.0.0.1", port),
                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(web)
         with open(worker_log, "w") as out:

@@ -138,7 +138,7 @@ def test_redis_persists_queues_with_aof(compose):
 
 def test_processes_run_the_right_commands(compose):
     services = compose["services"]
-    assert services["web"]["command"][0] == "daphne" and services["web"]["command"][-1] == "config.asgi:application"
+    assert services["web"]["command"][:2] == ["uvicorn", "config.asgi:application"]
     assert services["scheduler"]["command"] == ["python", "manage.py", "maintenance", "--loop", "300"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     for name in ("web", "worker-service", "scheduler"):
@@ -184,11 +184,11 @@ def test_dockerfile_copy_sources_exist_and_are_not_ignored(path):
                 assert not is_ignored(source), f"{path.name}: {source} is in .dockerignore"
 
 
-def test_web_image_collects_static_and_serves_asgi_with_daphne():
+def test_web_image_collects_static_and_serves_asgi_with_uvicorn():
     text = (DOCKER / "Dockerfile.web").read_text()
     assert "manage.py collectstatic --noinput" in text
     web = dict((k, r) for k, r in stages(DOCKER / "Dockerfile.web")[0])
-    assert web["CMD"].startswith('["daphne"') and "config.asgi:application" in web["CMD"]
+    assert web["CMD"].startswith('["uvicorn", "config.asgi:application"')
     assert web["ENTRYPOINT"] == '["/app/docker/entrypoint.sh"]'
     nginx = stages(DOCKER / "Dockerfile.web")[1]
     assert ("COPY", "docker/nginx/nginx.conf /etc/nginx/nginx.conf") in nginx

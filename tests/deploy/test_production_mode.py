@@ -1,9 +1,10 @@
 """The production settings, for real, in child processes: DJANGO_ENV=production against
 PostgreSQL and Redis at 127.0.0.1, first with media on the filesystem, then on S3-compatible
 storage (moto's server standing in for MinIO/AWS). `check --deploy`, migrations, collectstatic,
-daphne answering /healthz, the container health probe, and JSON logs."""
+web answering /healthz, the container health probe, and JSON logs."""
 from __future__ import annotations
 
+import email.message
 import json
 import os
 import secrets
@@ -17,6 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from config import webserver
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -50,7 +53,7 @@ def _wait_http(url: str, timeout: float = 30.0, **headers):
     raise AssertionError(f"{url} did not answer")
 
 
-def _get(url: str, **headers) -> tuple[int, dict, bytes]:
+def _get(url: str, **headers) -> tuple[int, "email.message.Message", bytes]:
     request = urllib.request.Request(url, headers={k.replace("_", "-"): v for k, v in headers.items()})
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -59,9 +62,9 @@ def _get(url: str, **headers) -> tuple[int, dict, bytes]:
 
     try:
         with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()  # case-insensitive names
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +134,8 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
     assert list((tmp_path / "static").glob("staticfiles.json")), "manifest storage wrote no manifest"
 
     port = _free_port()
-    daphne_log = tmp_path / "daphne.log"
-    daphne = _start([PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers", "config.asgi:application"],
-                    prod_env, daphne_log)
+    web_log = tmp_path / "web.log"
+    web = _start(webserver.command("127.0.0.1", port, proxy_headers=True), prod_env, web_log)
     worker = None
     try:
         url = f"http://127.0.0.1:{port}/healthz"
@@ -176,12 +178,12 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
     finally:
         if worker:
             _stop(worker)
-        _stop(daphne)
+        _stop(web)
 
     # Production logs are JSON lines: the 503s above were logged by django.request.
-    records = [json.loads(line) for line in daphne_log.read_text().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in web_log.read_text().splitlines() if line.startswith("{")]
     assert any(r["logger"] == "django.request" and "/healthz" in r["msg"] and r["level"] == "ERROR" for r in records), \
-        daphne_log.read_text()[-2000:]
+        web_log.read_text()[-2000:]
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`manage.py runall`: the whole platform on one machine, for `make run`.
 
 Starts (or reuses) the embedded Redis, migrates, seeds the demo team, then runs as child
-processes: the web server (daphne, HTTP + websockets), one render worker, one service worker
+processes: the web server (uvicorn, HTTP + websockets), one render worker, one service worker
 (template preparation, webhooks, maintenance jobs) and the maintenance loop. Each child logs to
 var/log/<name>.log; their lines are echoed here with a prefix. Ctrl-C stops everything.
 """
@@ -16,6 +16,8 @@ import time
 
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
+
+from config import webserver
 
 
 class Command(BaseCommand):
@@ -39,16 +41,20 @@ class Command(BaseCommand):
         py = sys.executable
         manage = os.path.join(settings.BASE_DIR, "manage.py")
         children = {
-            "web": [py, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"],
+            "web": webserver.command(host, port),
             "worker": [py, manage, "renderworker", "--queues", ",".join(settings.RENDER_QUEUES), "--name", "render-1"],
             "service-worker": [py, manage, "renderworker", "--queues", "prep,webhooks,maintenance", "--name", "service-1", "--device", "cpu"],
             "maintenance": [py, manage, "maintenance", "--loop", "300"],
         }
         procs: dict[str, subprocess.Popen] = {}
-        for name, cmd in children.items():
+
+        def start(name: str) -> None:
             env = {**os.environ, "LOG_FILE": str(settings.LOG_DIR / f"{name}.log"), "PYTHONUNBUFFERED": "1"}
-            procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+            procs[name] = subprocess.Popen(children[name], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
             threading.Thread(target=self._echo, args=(name, procs[name]), daemon=True).start()
+
+        for name in children:
+            start(name)
 
         self.stdout.write(self.style.SUCCESS(
             f"\nMouthpiece is running at http://{host}:{port}/\n"
@@ -62,11 +68,20 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         try:
+            restarts: dict[str, float] = {}
             while not stopping:
-                for name, p in procs.items():
-                    if p.poll() is not None:
-                        self.stderr.write(f"{name} exited with {p.returncode}; stopping everything")
+                for name, p in list(procs.items()):
+                    if p.poll() is None:
+                        continue
+                    if name == "web":
+                        self.stderr.write(f"web exited with {p.returncode}; stopping everything")
                         stopping = True
+                    elif time.monotonic() - restarts.get(name, 0.0) > 5:
+                        # A worker that lost Redis or crashed is restarted, like a supervisor
+                        # would; its render was re-queued or is recovered as abandoned.
+                        self.stderr.write(f"{name} exited with {p.returncode}; restarting it")
+                        restarts[name] = time.monotonic()
+                        start(name)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass

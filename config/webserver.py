@@ -1,0 +1,18 @@
+"""The one command line that serves the platform over HTTP and websockets.
+
+uvicorn, not daphne: Twisted (under daphne) reads a whole multipart request body into memory
+before Django sees it (about 13x the upload's size), while uvicorn streams the body to Django,
+which spools it to disk. Used by `manage.py runall`, the tests' live servers and (spelled out)
+docker/.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def command(host: str, port: int, *, proxy_headers: bool = False) -> list[str]:
+    args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
+            "--ws", "websockets", "--lifespan", "off", "--no-server-header"]
+    if proxy_headers:
+        args += ["--proxy-headers", "--forwarded-allow-ips", "*"]
+    return args
