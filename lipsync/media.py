@@ -333,6 +333,13 @@ def fps_fraction(fps: float) -> Fraction:
     return f
 
 
+# libx264 "ultrafast" at CRF 20: encoding is most of a CPU render's cost, and ultrafast is about
+# twice as fast as "veryfast" for files about 3x larger at the same visual quality (measured on
+# 720x1280: RTF 0.18 vs 0.38 for the encode alone). Callers may ask for a slower preset.
+X264_PRESET = "ultrafast"
+X264_CRF = 20
+
+
 class VideoWriter:
     """Encode H.264 yuv420p + AAC into an mp4 (+faststart), atomically.
 
@@ -346,7 +353,7 @@ class VideoWriter:
 
     def __init__(self, out_path, width: int, height: int, fps: float, *,
                  audio: np.ndarray | None = None, audio_rate: int = SAMPLE_RATE,
-                 preset: str = "veryfast", crf: int = 18, threads: int = 0):
+                 preset: str = X264_PRESET, crf: int = X264_CRF, threads: int = 0):
         self.out_path = Path(out_path)
         self.width = int(width) // 2 * 2
         self.height = int(height) // 2 * 2

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import align
 from ..errors import RenderCancelled, SilentAudioError
-from ..media import FrameSpool, VideoWriter, decode_audio, is_silent, read_frames
+from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent, read_frames
 
 BATCH = 8  # frames between polls of cancelled() and progress updates
 
@@ -69,7 +69,7 @@ class Engine:
     def render(self, template, audio, out_path, *, fps: float | None = None,
                progress: Callable[[float, str], None] | None = None,
                cancelled: Callable[[], bool] | None = None,
-               audio_source=None, preset: str = "veryfast", crf: int = 18) -> RenderResult:
+               audio_source=None, preset: str | None = None, crf: int | None = None) -> RenderResult:
         """Render `template` (PreparedTemplate) lip-synced to `audio` (AnalysedAudio) into
         out_path (mp4).  audio_source: optional path of the original audio file, muxed at
         48 kHz instead of the analysed 16 kHz samples."""
@@ -113,7 +113,7 @@ class Engine:
         prev_crop = None
         faces = 0
         writer = VideoWriter(out_path, W, H, out_fps, audio=mux_audio, audio_rate=mux_rate,
-                             preset=preset, crf=crf)
+                             preset=preset or X264_PRESET, crf=X264_CRF if crf is None else crf)
         from ..render import single_thread_blas
 
         blas = single_thread_blas()
