@@ -9,26 +9,26 @@ export PYTHONUNBUFFERED=1
 mkdir -p artifacts
 status=0
 
-pass() {  # pass NAME ARGS...: run pytest, treat "no tests collected" (exit 5) as a failure to report
+pass() {  # pass NAME COMMAND...: run one pytest pass; "no tests collected" (exit 5) is a failure too
   local name=$1; shift
   echo "=== pytest pass: $name"
-  "$PY" -m pytest "$@"
+  "$@"
   local rc=$?
   if [ $rc -eq 5 ]; then echo "pass '$name' collected no tests"; rc=1; fi
-  [ $rc -ne 0 ] && { echo "pass '$name' FAILED (exit $rc)"; status=1; }
+  if [ $rc -ne 0 ]; then echo "pass '$name' FAILED (exit $rc)"; status=1; fi
   return 0
 }
 
 rm -rf var/test
-env -u DATABASE_URL -u REDIS_URL VAR_DIR="$PWD/var/test" \
-  pass embedded tests --junitxml=artifacts/junit-embedded.xml
+pass embedded env -u DATABASE_URL -u REDIS_URL VAR_DIR="$PWD/var/test" \
+  "$PY" -m pytest tests --junitxml=artifacts/junit-embedded.xml
 
 if bash .ci/services.sh; then
   rm -rf var/test-pg
   redis-cli -h 127.0.0.1 -p 6379 -n 0 flushdb >/dev/null; redis-cli -h 127.0.0.1 -p 6379 -n 1 flushdb >/dev/null; redis-cli -h 127.0.0.1 -p 6379 -n 2 flushdb >/dev/null
-  DATABASE_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/mouthpiece}" REDIS_URL="${PG_REDIS_URL:-redis://127.0.0.1:6379/0}" \
-  VAR_DIR="$PWD/var/test-pg" \
-    pass postgres tests --ignore=tests/lipsync --junitxml=artifacts/junit-postgres.xml
+  pass postgres env DATABASE_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/mouthpiece}" \
+    REDIS_URL="${PG_REDIS_URL:-redis://127.0.0.1:6379/0}" VAR_DIR="$PWD/var/test-pg" \
+    "$PY" -m pytest tests --ignore=tests/lipsync --junitxml=artifacts/junit-postgres.xml
 else
   echo "PostgreSQL/Redis pass could not start its services"; status=1
 fi
