@@ -12,7 +12,7 @@ import socket
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from rq.worker import SimpleWorker
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,14 @@ def current_name() -> str:
     return worker.name if worker is not None else f"{socket.gethostname()}-{os.getpid()}"
 
 
+def _close_stale_connections() -> None:
+    """django.db.close_old_connections(), except for a connection inside an atomic block: a
+    worker run in-process by a test shares the test's transaction, which must stay open."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
 class RenderWorker(SimpleWorker):
     """SimpleWorker (no fork: the engine stays loaded) + graceful stop + abandoned-render watchdog."""
 
@@ -64,11 +72,11 @@ class RenderWorker(SimpleWorker):
         # A long-lived process outlives its database connections (server restart, failover,
         # idle timeouts): drop a dead or expired one before and after every job, as Django
         # does around each web request.
-        close_old_connections()
+        _close_stale_connections()
         try:
             return super().execute_job(job, queue)
         finally:
-            close_old_connections()
+            _close_stale_connections()
 
     def work(self, *args, **kwargs):
         if self.watchdog:
