@@ -58,7 +58,7 @@ def _public_signer(storage):
 
 
 def media_download_url(file_field, *, filename: str | None = None, expires: int | None = None,
-                       inline: bool = False) -> str | None:
+                       inline: bool = False, content_type: str | None = None) -> str | None:
     """A presigned GET URL for a stored file under S3; None on the filesystem.
 
     The access check stays in the caller's view: call this only after it passed, then redirect.
@@ -74,6 +74,8 @@ def media_download_url(file_field, *, filename: str | None = None, expires: int 
         disposition = "inline" if inline else "attachment"
         safe = filename.replace('"', "").replace("\\", "")
         params["ResponseContentDisposition"] = f'{disposition}; filename="{safe}"'
+    if content_type:  # the bucket guesses from the name; the app's allow-list decides instead
+        params["ResponseContentType"] = content_type
     return _public_signer(storage).url(
         file_field.name,
         parameters=params or None,
@@ -108,7 +110,46 @@ def media_local_path(file_field) -> Path:
     return target
 
 
-def media_store_file(*, local_path: str | os.PathLike, name: str, storage=None) -> str:
+def media_work_root() -> Path:
+    """Where a file is written before it is stored: MEDIA_ROOT itself on the filesystem (so
+    storing is a no-op rename), a per-host scratch folder when the storage is remote."""
+    if storage_is_remote():
+        return Path(settings.MEDIA_CACHE_DIR) / "work"
+    return Path(settings.MEDIA_ROOT)
+
+
+def media_work_path(name: str) -> Path:
+    """The local path to write the file that media_store_file later stores under `name`."""
+    return media_work_root() / name
+
+
+def media_delete(name: str, storage=None) -> None:
+    """Delete one stored file; a missing one is not an error."""
+    storage = storage or default_storage
+    if not name:
+        return
+    if storage_is_remote(storage):
+        storage.delete(name)
+    else:
+        Path(storage.path(name)).unlink(missing_ok=True)
+
+
+def media_folder_delete(prefix: str, storage=None) -> None:
+    """Delete everything stored under the folder `prefix` (an object's own folder)."""
+    storage = storage or default_storage
+    if not prefix:
+        return
+    if not storage_is_remote(storage):
+        shutil.rmtree(storage.path(prefix), ignore_errors=True)
+        return
+    dirs, names = storage.listdir(prefix)
+    for name in names:
+        storage.delete(f"{prefix}/{name}")
+    for sub in dirs:
+        media_folder_delete(f"{prefix}/{sub}", storage)
+
+
+def media_store_file(*, local_path: str | os.PathLike, name: str, storage=None, overwrite: bool = False) -> str:
     """Put a finished local file into storage under `name`; returns the stored name.
 
     Filesystem: an atomic rename when source and MEDIA_ROOT share a disk (the usual case for a
@@ -127,6 +168,8 @@ def media_store_file(*, local_path: str | os.PathLike, name: str, storage=None) 
             os.replace(tmp, dest)
             Path(local_path).unlink(missing_ok=True)
         return name
+    if overwrite:  # file_overwrite is off (never replace silently); a log is replaced on purpose
+        storage.delete(name)
     with open(local_path, "rb") as fh:
         stored = storage.save(name, File(fh, name=Path(name).name))
     Path(local_path).unlink(missing_ok=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, time as dtime, timedelta
 from datetime import timezone as dt_timezone
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -421,20 +420,10 @@ def paginated(serializer_class):
 
 # --- helpers for files ---------------------------------------------------------------------
 
-def _media_file(field_or_path) -> Path:
-    name = getattr(field_or_path, "name", field_or_path)
-    if not name:
-        raise Http404
-    path = (Path(settings.MEDIA_ROOT) / name).resolve()
-    if not path.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not path.is_file():
-        raise Http404
-    return path
-
-
-def _serve(request, path: Path, *, filename: str, attachment: bool, content_type: str | None = None):
+def _serve(request, name, *, filename: str, attachment: bool, content_type: str | None = None):
     from jobs import files
 
-    return files.serve_file(request, path, filename=filename, attachment=attachment, content_type=content_type)
+    return files.serve_media(request, name, filename=filename, attachment=attachment, content_type=content_type)
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -571,7 +560,7 @@ class JobZipView(TeamAPIView):
         if not renders:
             raise Conflict(_("This job has no finished videos yet."))
         names = files.unique_names([r.template_name or str(r.pk)[:8] for r in renders], ext=".mp4")
-        entries = [(str(Path(settings.MEDIA_ROOT) / r.output.name), name) for r, name in zip(renders, names)]
+        entries = [(r.output.name, name) for r, name in zip(renders, names)]
         return files.zip_response(entries, filename=files.safe_name(job.title or f"job-{str(job.pk)[:8]}") + ".zip")
 
 
@@ -591,7 +580,7 @@ class RenderDownloadView(TeamAPIView):
             raise Conflict(_("This render has no video (status: %(status)s).") % {"status": r.status})
         from jobs import files
 
-        return _serve(request, _media_file(r.output), filename=files.safe_name(r.template_name or "render") + ".mp4",
+        return _serve(request, r.output, filename=files.safe_name(r.template_name or "render") + ".mp4",
                       attachment=True, content_type="video/mp4")
 
 
@@ -601,7 +590,7 @@ class RenderLogView(TeamAPIView):
         r = self.get_object(Render, pk)
         if not r.log_path:
             raise exceptions.NotFound(_("This render has no log yet."))
-        return _serve(request, _media_file(r.log_path), filename=f"{r.pk}.log", attachment=False,
+        return _serve(request, r.log_path, filename=f"{r.pk}.log", attachment=False,
                       content_type="text/plain; charset=utf-8")
 
 

@@ -13,7 +13,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+
+from config.storage import media_download_url, storage_is_remote
 
 CHUNK = 256 * 1024
 ALLOWED_TYPES = {"video/mp4", "image/jpeg", "text/plain; charset=utf-8", "application/zip"}
@@ -130,6 +133,41 @@ def serve_file(request, path, *, filename: str | None = None, attachment: bool =
     return _secure(response, content_type)
 
 
+class _Stored:
+    """A storage name (a FileField's, or a plain string such as Render.log_path) in the shape
+    media_download_url expects."""
+
+    def __init__(self, name: str):
+        self.name, self.storage = name, default_storage
+
+    def __bool__(self):
+        return bool(self.name)
+
+
+def serve_media(request, name, *, filename: str | None = None, attachment: bool = False,
+                content_type: str | None = None):
+    """Serve the stored file `name` (a FileField or its name) after the caller's access check:
+    a redirect to a short-lived presigned URL when the storage is remote, else serve_file."""
+    name = getattr(name, "name", name)
+    if not name:
+        raise Http404("Not found")
+    if storage_is_remote():
+        content_type = content_type or content_type_for(name)
+        url = media_download_url(_Stored(name), filename=filename or Path(name).name, inline=not attachment,
+                                 content_type=content_type)
+        response = HttpResponseRedirect(url)
+        response["Cache-Control"] = "private, no-store"  # the URL expires; never reuse the redirect
+        return response
+    return serve_file(request, Path(settings.MEDIA_ROOT) / name, filename=filename, attachment=attachment,
+                      content_type=content_type)
+
+
+def _stored_chunks(name: str):
+    with default_storage.open(name, "rb") as f:
+        while data := f.read(CHUNK):
+            yield data
+
+
 def safe_name(name: str, *, default: str = "video") -> str:
     """A file name safe in any zip tool: no path parts, no control or reserved characters."""
     name = re.sub(r'[\x00-\x1f\x7f<>:"/\\|?*]+', "_", name or "").strip(" ._")
@@ -153,12 +191,19 @@ def unique_names(names: list[str], *, ext: str) -> list[str]:
 
 
 def zip_response(entries: list[tuple[str, str]], *, filename: str):
-    """Stream a zip of (path on disk, name in zip) without compression (videos do not shrink);
-    its size is known up front, so browsers show real download progress."""
+    """Stream a zip of (storage name, name in zip) without compression (videos do not shrink);
+    its size is known up front, so browsers show real download progress. A remote storage is
+    read object by object as the zip streams."""
     from zipstream import ZIP_STORED, ZipStream
 
     zs = ZipStream(compress_type=ZIP_STORED, sized=True)
-    for disk_path, arcname in entries:
+    remote = storage_is_remote()
+    for name, arcname in entries:
+        if remote:
+            if default_storage.exists(name):
+                zs.add(_stored_chunks(name), arcname, size=default_storage.size(name))
+            continue
+        disk_path = Path(settings.MEDIA_ROOT) / name
         if os.path.isfile(disk_path):
             zs.add_path(disk_path, arcname)
     response = StreamingHttpResponse(zs, content_type="application/zip")

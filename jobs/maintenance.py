@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Team
 from accounts.quotas import render_expiry_for, storage_charged_for, storage_release
+from config.storage import media_delete, storage_is_remote
 from jobs.models import Job, Render, Template
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def render_expire(*, render: Render, dry_run: bool = False) -> int:
         # The file goes only once the row says so; a crash in between leaves an orphan, which
         # the orphan sweep removes later, never a row pointing at nothing.
         if output_name:
-            transaction.on_commit(lambda: _unlink(Path(settings.MEDIA_ROOT) / output_name))
+            transaction.on_commit(lambda: media_delete(output_name))
     return max(freed, 0)
 
 
@@ -193,7 +194,9 @@ def orphan_files_sweep(*, dry_run: bool = False, report: MaintenanceReport | Non
     report = report or MaintenanceReport(dry_run=dry_run)
     root = Path(settings.MEDIA_ROOT)
     teams_dir = root / "teams"
-    if not teams_dir.is_dir():
+    # A bucket is not walked: listing every object of every team on each sweep costs more than
+    # the rare orphan a crash leaves (use a bucket lifecycle rule for those, see docs/DEPLOY.md).
+    if storage_is_remote() or not teams_dir.is_dir():
         return report
     live = _LiveMedia()
     now_ts = time.time()

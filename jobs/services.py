@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.dispatch import Signal
@@ -28,6 +29,9 @@ from django.utils.translation import gettext as _
 from accounts import quotas
 from accounts.access import membership_for, team_scoped
 from accounts.models import Team, UsageEntry
+from config.storage import (
+    media_delete, media_folder_delete, media_local_path, media_store_file, media_work_path, media_work_root,
+)
 from jobs import progress
 from jobs.models import Job, Render, Template, job_audio_to, team_media_dir, template_poster_to, template_upload_to
 
@@ -55,7 +59,14 @@ def _authorize(*, team: Team, user, action: str) -> None:
 
 
 def _media_path(relative: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / relative
+    """Where a file is written and probed before it is stored (MEDIA_ROOT on the filesystem)."""
+    return media_work_path(relative)
+
+
+def _media_discard(relative_folder: str) -> None:
+    """A rejected upload or a deleted object: its local working folder and its stored folder."""
+    shutil.rmtree(_media_path(relative_folder), ignore_errors=True)
+    media_folder_delete(relative_folder)
 
 
 def _move_upload(uploaded_file, dest: Path) -> None:
@@ -140,7 +151,7 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
         tags=_clean_tags(tags), original_filename=filename[:255], size_bytes=size,
     )
     relative = template_upload_to(template, filename)
-    folder = _media_path(relative).parent
+    folder = os.path.dirname(relative)
     try:
         _move_upload(uploaded_file, _media_path(relative))
         try:
@@ -155,8 +166,8 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
             write_poster(_media_path(relative), _media_path(poster))
         except Exception:
             raise ValidationError(_("The video could not be decoded: it may be corrupt or truncated."), code="undecodable")
-        template.file.name = relative
-        template.poster.name = poster
+        template.file.name = media_store_file(local_path=_media_path(relative), name=relative)
+        template.poster.name = media_store_file(local_path=_media_path(poster), name=poster)
         template.duration, template.fps, template.variable_frame_rate = info.duration, info.fps, info.variable_frame_rate
         template.width, template.height, template.rotation = info.width, info.height, info.rotation
         template.video_codec, template.audio_codec = info.video_codec or "", info.audio_codec or ""
@@ -166,7 +177,7 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
             quotas.storage_charge(team=team, nbytes=size, reason="template_upload")
             transaction.on_commit(lambda: template_prepare_enqueue(template=template))
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        _media_discard(folder)
         raise
     return template
 
@@ -213,12 +224,12 @@ def template_update(*, template: Template, user, name: str | None = None, tags=N
 def template_delete(*, template: Template, user) -> None:
     """Delete the row and its folder; finished videos made from it stay (template_name kept)."""
     _authorize(team=template.team, user=user, action="template.delete")
-    folder = _media_path(template.file.name).parent if template.file else None
+    folder = os.path.dirname(template.file.name) if template.file else None
     with transaction.atomic():
         quotas.storage_release(team=template.team, nbytes=template.size_bytes, reason="template_delete", note=str(template.pk))
         template.delete()
         if folder is not None:
-            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+            transaction.on_commit(lambda: _media_discard(folder))
 
 
 def template_prepare_enqueue(*, template: Template) -> None:
@@ -237,7 +248,8 @@ def template_prepare(*, template_id) -> Template | None:
         return None
     Template.objects.filter(pk=template.pk).update(prep_status=Template.Prep.RUNNING, prep_error="")
     try:
-        prepared = prepare_template(template.file.path)
+        # Remote storage: the copy (and the engine's prep cache beside it) stays on this worker host.
+        prepared = prepare_template(str(media_local_path(template.file)))
     except NoFaceError:
         fields = {"prep_status": Template.Prep.FAILED, "prep_face_fraction": 0.0,
                   "prep_error": _("No face was found in this video. Use a video where one person faces the camera.")}
@@ -298,7 +310,7 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     job = Job(id=uuid.uuid4(), team=team, created_by=user, title=title.strip()[:200], priority=priority,
               webhook_url=webhook_url or "", audio_filename=filename[:255], audio_size_bytes=size)
     relative = job_audio_to(job, filename)
-    folder = _media_path(relative).parent
+    folder = os.path.dirname(relative)
     try:
         _move_upload(audio_file, _media_path(relative))
         try:
@@ -317,8 +329,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
             raise ValidationError(
                 _("The audio is %(length)s long; your team's limit is %(max)s.")
                 % {"length": _human_seconds(duration), "max": _human_seconds(max_seconds)}, code="too_long")
-        job.audio.name = relative
         job.audio_sha256 = _sha256(_media_path(relative))
+        job.audio.name = media_store_file(local_path=_media_path(relative), name=relative)
         job.audio_duration = duration
         job.audio_info = {"codec": info.audio_codec, "sample_rate": info.audio_sample_rate,
                           "channels": info.audio_channels, "format": info.format_name}
@@ -333,7 +345,7 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
             ])
             transaction.on_commit(lambda: renders_dispatch(team=team))
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        _media_discard(folder)
         raise
     return job
 
@@ -523,6 +535,7 @@ def render_execute(*, render_id, rq_job_id: str, engine_provider, worker_name: s
     finally:
         render_logger.removeHandler(handler)
         handler.close()
+        _render_log_store(render)
 
 
 def _render_with_engine(render: Render, *, engine_provider, cancel, render_logger):
@@ -530,10 +543,10 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
     from lipsync.prepare import prepare_template
 
     template = render.template
-    if template is None or not template.file or not os.path.exists(template.file.path):
+    if template is None or not template.file or not template.file.storage.exists(template.file.name):
         raise BadInputError(_("The template video of this render was deleted."))
     reporter = progress.ProgressReporter(render)
-    prepared = prepare_template(template.file.path, progress=reporter, cancelled=cancel)
+    prepared = prepare_template(str(media_local_path(template.file)), progress=reporter, cancelled=cancel)
     if cancel():
         raise RenderCancelled()
     audio = audio_analysis_get(job=render.job)
@@ -547,9 +560,14 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
 
 
 def _render_log_open(render: Render):
-    """A per-render log file the team can read (appended across attempts)."""
-    path = _media_path(render.log_path or _render_log_relative(render.job, render.pk))
+    """A per-render log file the team can read (appended across attempts, which may run on
+    other hosts: with remote storage the stored log is fetched first and stored again after)."""
+    name = render.log_path or _render_log_relative(render.job, render.pk)
+    path = _media_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() and default_storage.exists(name):
+        with default_storage.open(name, "rb") as src, open(path, "wb") as out:
+            shutil.copyfileobj(src, out)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     render_logger = logging.getLogger(f"jobs.render.{render.pk}")
@@ -559,6 +577,15 @@ def _render_log_open(render: Render):
         render.log_path = _render_log_relative(render.job, render.pk)
         Render.objects.filter(pk=render.pk).update(log_path=render.log_path)
     return render_logger, handler
+
+
+def _render_log_store(render: Render) -> None:
+    if not render.log_path:
+        return
+    try:
+        media_store_file(local_path=_media_path(render.log_path), name=render.log_path, overwrite=True)
+    except Exception:  # a lost log must not turn a finished render into a failed one
+        log.warning("could not store the log of render %s", render.pk, exc_info=True)
 
 
 def audio_analysis_path(sha256: str) -> Path:
@@ -592,7 +619,7 @@ def audio_analysis_get(*, job: Job):
         cached = load()
         if cached is not None:
             return cached
-        audio = analyse_audio(job.audio.path)
+        audio = analyse_audio(str(media_local_path(job.audio)))
         audio.save(path)
         conn.incr(AUDIO_ANALYSES_KEY)
         return audio
@@ -601,8 +628,10 @@ def audio_analysis_get(*, job: Job):
 def render_finish(*, render: Render, result) -> Render:
     """The engine wrote the output (complete, renamed into place): record it and settle."""
     out = Path(result.path)
-    relative = os.path.relpath(out, settings.MEDIA_ROOT)
+    relative = Path(os.path.relpath(out, media_work_root())).as_posix()
     size = out.stat().st_size
+    # Stored before the row says "done", so a finished render always has its file.
+    relative = media_store_file(local_path=out, name=relative)
     now = timezone.now()
     quality = {"face_fraction": _num(result.face_fraction), "sync_score": _num(result.sync_score), "sync_lag": result.sync_lag}
     with transaction.atomic():
@@ -613,7 +642,7 @@ def render_finish(*, render: Render, result) -> Render:
         )
         if not updated:
             # Cancelled or recovered meanwhile: the file is not ours to keep.
-            out.unlink(missing_ok=True)
+            media_delete(relative)
             render.refresh_from_db()
             return render
         render.refresh_from_db()

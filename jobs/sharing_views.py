@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
@@ -30,18 +29,13 @@ from jobs.sharing import (
 MAX_EXPIRY_DAYS = 365
 
 
-def _file_response(request, path: Path, content_type: str, *, attachment_name: str | None = None):
-    from jobs.files import serve_file
+def _file_response(request, field, content_type: str, *, attachment_name: str | None = None):
+    from jobs.files import serve_media
 
-    return serve_file(request, path, filename=attachment_name or path.name, attachment=attachment_name is not None,
-                      content_type=content_type)
-
-
-def _media_path(field) -> Path | None:
     if not field:
-        return None
-    path = Path(settings.MEDIA_ROOT) / field.name
-    return path if path.is_file() else None
+        raise Http404
+    return serve_media(request, field, filename=attachment_name or Path(field.name).name,
+                       attachment=attachment_name is not None, content_type=content_type)
 
 
 def _back(request, fallback: str):
@@ -179,27 +173,18 @@ def share_video(request, token, render_id):
     r, error = _shared_render(request, token, render_id)
     if error:
         return error
-    path = _media_path(r.output)
-    if path is None:
-        raise Http404
-    return _file_response(request, path, "video/mp4")
+    return _file_response(request, r.output, "video/mp4")
 
 
 def share_download(request, token, render_id):
     r, error = _shared_render(request, token, render_id)
     if error:
         return error
-    path = _media_path(r.output)
-    if path is None:
-        raise Http404
-    return _file_response(request, path, "video/mp4", attachment_name=f"mouthpiece-{str(r.pk)[:8]}.mp4")
+    return _file_response(request, r.output, "video/mp4", attachment_name=f"mouthpiece-{str(r.pk)[:8]}.mp4")
 
 
 def share_poster(request, token, render_id):
     r, error = _shared_render(request, token, render_id)
     if error:
         return error
-    path = _media_path(r.template.poster) if r.template else None
-    if path is None:
-        raise Http404
-    return _file_response(request, path, "image/jpeg")
+    return _file_response(request, r.template.poster if r.template else None, "image/jpeg")

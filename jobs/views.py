@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -165,7 +164,7 @@ def template_poster(request, pk):
     template = selectors.template_detail_for(actor=request.user, pk=pk)
     if not template.poster:
         raise Http404
-    return files.serve_file(request, template.poster.path, content_type="image/jpeg")
+    return files.serve_media(request, template.poster, content_type="image/jpeg")
 
 
 @login_required
@@ -174,7 +173,7 @@ def template_video(request, pk):
     template = selectors.template_detail_for(actor=request.user, pk=pk)
     name = template.original_filename or f"{template.name}{Path(template.file.name).suffix}"
     content_type = "video/mp4" if Path(template.file.name).suffix.lower() in (".mp4", ".m4v", ".mov") else "application/octet-stream"
-    return files.serve_file(request, template.file.path, filename=name, content_type=content_type,
+    return files.serve_media(request, template.file, filename=name, content_type=content_type,
                             attachment=content_type != "video/mp4")
 
 
@@ -271,7 +270,7 @@ def job_zip(request, pk):
     if not renders:
         raise Http404(_("No finished videos to download yet."))
     names = files.unique_names([r.template_name or "video" for r in renders], ext=".mp4")
-    entries = [(r.output.path, name) for r, name in zip(renders, names)]
+    entries = [(r.output.name, name) for r, name in zip(renders, names)]
     zip_name = f"{slugify(job.title) or 'mouthpiece-' + str(job.pk)[:8]}.zip"
     return files.zip_response(entries, filename=zip_name)
 
@@ -293,14 +292,14 @@ def _download_name(render_obj: Render) -> str:
 @require_GET
 def render_video(request, pk):
     render_obj = _finished_render(request, pk)
-    return files.serve_file(request, render_obj.output.path, filename=_download_name(render_obj), content_type="video/mp4")
+    return files.serve_media(request, render_obj.output, filename=_download_name(render_obj), content_type="video/mp4")
 
 
 @login_required
 @require_GET
 def render_download(request, pk):
     render_obj = _finished_render(request, pk)
-    return files.serve_file(request, render_obj.output.path, filename=_download_name(render_obj),
+    return files.serve_media(request, render_obj.output, filename=_download_name(render_obj),
                             content_type="video/mp4", attachment=True)
 
 
@@ -310,7 +309,7 @@ def render_log(request, pk):
     render_obj = selectors.render_detail_for(actor=request.user, pk=pk)
     if not render_obj.log_path:
         raise Http404
-    return files.serve_file(request, Path(settings.MEDIA_ROOT) / render_obj.log_path,
+    return files.serve_media(request, render_obj.log_path,
                             filename=f"render-{render_obj.pk}.log", content_type="text/plain; charset=utf-8")
 
 
