@@ -15,6 +15,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.models import ApiKey, Team, token_hash
 from accounts.roles import ADMIN
+from accounts.tokens import object_for_token, revoke_once
 
 # Only admins create keys, so a key acts with the admin role's content rights (upload, delete
 # templates, create/cancel jobs, share). No endpoint of the API manages members or keys.
@@ -35,18 +36,14 @@ def apikey_create(*, team: Team, name: str, created_by=None) -> tuple[ApiKey, st
 
 
 def apikey_revoke(*, key: ApiKey) -> ApiKey:
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-    return key
+    return revoke_once(key)
 
 
 def apikey_for_plaintext(plaintext: str) -> ApiKey | None:
-    """The active key with this plaintext, else None. The lookup is by hash (an indexed equality
-    on a digest), so no secret is ever compared byte by byte."""
-    if not plaintext or not plaintext.startswith(ApiKey.PREFIX) or len(plaintext) > 200:
+    """The active key with this plaintext, else None."""
+    if not plaintext or not plaintext.startswith(ApiKey.PREFIX):
         return None
-    key = ApiKey.objects.select_related("team").filter(key_hash=token_hash(plaintext)).first()
+    key = object_for_token(ApiKey.objects.select_related("team"), plaintext, field="key_hash")
     if key is None or not key.is_active:
         return None
     return key

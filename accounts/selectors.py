@@ -4,7 +4,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import Invitation, Membership, Team, token_hash
+from accounts.models import Invitation, Membership, Team
+from accounts.tokens import object_for_token
 
 
 def memberships_of_user(*, user) -> QuerySet[Membership]:
@@ -24,7 +25,7 @@ def invitations_pending(*, team: Team) -> QuerySet[Invitation]:
 
 
 def invitation_by_token(*, token: str) -> Invitation | None:
-    return Invitation.objects.select_related("team", "invited_by").filter(token_hash=token_hash(token)).first()
+    return object_for_token(Invitation.objects.select_related("team", "invited_by"), token)
 
 
 def team_owner_count(*, team: Team) -> int:

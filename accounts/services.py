@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Invitation, Membership, Team, token_hash
 from accounts.roles import OWNER, ROLES, role_can
+from accounts.tokens import revoke_once
 
 User = get_user_model()
 
@@ -202,10 +203,7 @@ def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
     _require(_actor_membership(actor=actor, team=invitation.team), "member.invite")
     if invitation.accepted_at:
         raise ValidationError(_("This invitation has already been used."), code="accepted")
-    if not invitation.revoked_at:
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
-    return invitation
+    return revoke_once(invitation)
 
 
 def current_team_set(*, session, user, team: Team) -> None:

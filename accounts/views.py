@@ -42,6 +42,11 @@ def _error_text(exc: ValidationError | PermissionDenied) -> str:
     return str(exc) or _("You are not allowed to do this.")
 
 
+def _forbidden(request, exc: PermissionDenied):
+    """A refused action is a 403 page that says why (not a bare error), so people know whom to ask."""
+    return render(request, "accounts/forbidden.html", {"message": _error_text(exc)}, status=403)
+
+
 @login_required
 @require_POST
 def team_switch(request):
@@ -108,7 +113,7 @@ def member_role(request, pk: int):
         services.membership_role_change(actor=request.user, membership=target, role=form.cleaned_data["role"])
     except PermissionDenied as exc:
         messages.error(request, _error_text(exc))
-        return render(request, "accounts/forbidden.html", {"message": _error_text(exc)}, status=403)
+        return _forbidden(request, exc)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
@@ -124,7 +129,7 @@ def member_remove(request, pk: int):
     try:
         services.membership_remove(actor=request.user, membership=target)
     except PermissionDenied as exc:
-        return render(request, "accounts/forbidden.html", {"message": _error_text(exc)}, status=403)
+        return _forbidden(request, exc)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
         return redirect("team_settings")
@@ -142,7 +147,7 @@ def invitation_create(request):
     if not membership:
         raise Http404("Not found")
     if not membership.can("member.invite"):
-        return render(request, "accounts/forbidden.html", {"message": _("Your role in this team does not allow this.")}, status=403)
+        return _forbidden(request, PermissionDenied(_("Your role in this team does not allow this.")))
     form = InvitationForm(request.POST, actor_role=membership.role)
     if form.is_valid():
         try:
@@ -151,7 +156,7 @@ def invitation_create(request):
                 base_url=request.build_absolute_uri("/"), language=get_language(),
             )
         except PermissionDenied as exc:
-            return render(request, "accounts/forbidden.html", {"message": _error_text(exc)}, status=403)
+            return _forbidden(request, exc)
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
         else:
@@ -170,7 +175,7 @@ def invitation_revoke(request, pk: int):
     try:
         services.invitation_revoke(actor=request.user, invitation=invitation)
     except PermissionDenied as exc:
-        return render(request, "accounts/forbidden.html", {"message": _error_text(exc)}, status=403)
+        return _forbidden(request, exc)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:

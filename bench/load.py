@@ -262,8 +262,8 @@ def main():
     parser.add_argument("--upload-gib", type=float, default=1.0, help="0 skips the big upload")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(REPO / "tests" / "jobs"))
-    from jobs_testutil import cut_audio
+    sys.path.insert(0, str(REPO / "tests"))
+    from testutil import cut_audio
 
     var = Path(tempfile.mkdtemp(prefix="mp-load-"))
     procs = []

@@ -134,8 +134,8 @@ def bench_audio_once(team, user, templates: int) -> tuple[int, float]:
     from jobs import services
     from jobs.worker import RenderWorker
 
-    sys.path.insert(0, str(REPO / "tests" / "jobs"))
-    from jobs_testutil import cut_audio, upload_of
+    sys.path.insert(0, str(REPO / "tests"))
+    from testutil import cut_audio, upload_of
 
     tmp = Path(tempfile.mkdtemp())
     audio = cut_audio(MEDIA / "speech_en_1.wav", tmp / "a.wav", 2.0)

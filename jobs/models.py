@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 from accounts.models import Team
 
@@ -116,7 +116,7 @@ class Job(models.Model):
         indexes = [models.Index(fields=["team", "-created"])]
 
     def __str__(self):
-        return self.title or f"Job {str(self.id)[:8]}"
+        return self.title or gettext("Job %(id)s") % {"id": str(self.id)[:8]}
 
 
 class Render(models.Model):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Team, token_hash
+from accounts.tokens import object_for_token, revoke_once
 from jobs.models import Job, Render, ShareLink
 
 
@@ -53,16 +54,11 @@ def sharelink_create(*, team: Team, created_by=None, job: Job | None = None, ren
 
 
 def sharelink_revoke(*, link: ShareLink) -> ShareLink:
-    if link.revoked_at is None:
-        link.revoked_at = timezone.now()
-        link.save(update_fields=["revoked_at"])
-    return link
+    return revoke_once(link)
 
 
 def sharelink_for_token(token: str) -> ShareLink | None:
-    if not token or len(token) > 200:
-        return None
-    return ShareLink.objects.select_related("job", "render", "render__template", "team").filter(token_hash=token_hash(token)).first()
+    return object_for_token(ShareLink.objects.select_related("job", "render", "render__template", "team"), token)
 
 
 def sharelink_state(link: ShareLink, *, now=None) -> ShareState:

@@ -28,6 +28,11 @@ def _media_root(request, tmp_path_factory):
     settings = request.getfixturevalue("settings")
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
     yield
+    # A request with Accept-Language: zh-hans leaves Chinese active in this thread; the next test
+    # would otherwise get Chinese error messages.
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 def _user(email: str):
@@ -65,3 +70,79 @@ def redis_conn():
     conn.flushdb()
     yield conn
     conn.flushdb()
+
+
+# --- real templates, jobs and workers (jobs, reliability) ---------------------------------------
+
+@pytest.fixture(scope="session")
+def prep_cache(media_dir, tmp_path_factory):
+    """Face tracking of each shared template, done once per session: {file name: (npz, mtime_ns)}."""
+    import shutil
+
+    from lipsync.prepare import cache_path, prepare_template
+
+    folder = tmp_path_factory.mktemp("prep")
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            video = folder / name
+            shutil.copy2(media_dir / name, video)
+            prepare_template(video)
+            cache[name] = (cache_path(video), video.stat().st_mtime_ns)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def make_template(cast, media_dir, prep_cache):
+    """Upload a real template for a team (a shared media file by name, or any file by `path`) and,
+    when `warm` and shared, give it the session's face-tracking cache."""
+    import os
+    import shutil
+
+    from jobs import services
+    from lipsync.prepare import cache_path
+    from testutil import upload_of
+
+    def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None):
+        template = services.template_upload(team=team or cast.acme, user=user or cast.alice,
+                                            uploaded_file=upload_of(path or media_dir / name), name=title or Path(name).stem)
+        if warm and path is None:
+            npz, mtime_ns = prep_cache(name)
+            os.utime(template.file.path, ns=(mtime_ns, mtime_ns))
+            shutil.copy(npz, cache_path(template.file.path))
+        return template
+
+    return make
+
+
+@pytest.fixture
+def make_job(cast, short_audio):
+    """A job of `templates` on the folder's `short_audio` fixture (or `audio`)."""
+    from jobs import services
+    from testutil import upload_of
+
+    def make(templates, *, team=None, user=None, priority="default", audio=None, title="", webhook_url=""):
+        return services.job_create(team=team or cast.acme, user=user or cast.alice, audio_file=upload_of(audio or short_audio),
+                                   template_ids=[t.pk for t in templates], priority=priority, title=title,
+                                   webhook_url=webhook_url)
+
+    return make
+
+
+@pytest.fixture
+def run_worker(redis_conn):
+    """A real RQ render worker in this process, in burst mode (the engine loads once per session)."""
+    import django_rq
+
+    from jobs.worker import RenderWorker
+
+    def run(queues=("high", "default", "low"), *, max_jobs=None, with_scheduler=True):
+        qs = [django_rq.get_queue(q) for q in queues]
+        worker = RenderWorker(qs, connection=qs[0].connection, watchdog=False)
+        worker.work(burst=True, max_jobs=max_jobs, with_scheduler=with_scheduler)
+        return worker
+
+    return run

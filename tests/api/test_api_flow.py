@@ -3,7 +3,6 @@ audio upload, run a real RQ burst worker with the real engine, poll to done, dow
 a video (with Range), and receive the signed webhooks on a real local HTTP server."""
 from __future__ import annotations
 
-import importlib.util
 import io
 import zipfile
 from pathlib import Path
@@ -13,20 +12,12 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from jobs.webhooks import verify_signature
-
-
-def _cut_audio():
-    """The jobs tests' helper (tests/jobs/jobs_testutil.py), loaded by path: tests/api may run alone."""
-    path = Path(__file__).resolve().parents[1] / "jobs" / "jobs_testutil.py"
-    spec = importlib.util.spec_from_file_location("jobs_testutil_for_api", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.cut_audio
+from testutil import cut_audio
 
 
 @pytest.fixture
 def short_speech(media_dir, tmp_path) -> Path:
-    return _cut_audio()(media_dir / "speech_en_1.wav", tmp_path / "speech_2s.wav", 2.0)
+    return cut_audio(media_dir / "speech_en_1.wav", tmp_path / "speech_2s.wav", 2.0)
 
 
 @pytest.mark.slow

@@ -56,25 +56,6 @@ def assert_no_horizontal_overflow(page) -> None:
     assert widths[0] <= widths[1], f"{page.url}: page is {widths[0]} px wide in a {widths[1]} px viewport"
 
 
-def cut_audio(src: Path, dst: Path, seconds: float, *, rate: int = 16000) -> Path:
-    """The first `seconds` of `src` as 16-bit mono WAV (keeps each CPU render to seconds)."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-        written, limit = 0, int(seconds * rate)
-        for frame in inp.decode(audio=0):
-            for chunk in resampler.resample(frame):
-                if written < limit:
-                    for packet in stream.encode(chunk):
-                        out.mux(packet)
-                    written += chunk.samples
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return dst
-
-
 # Builds a DataTransfer holding real File objects, so a synthetic "drop" event carries files
 # exactly as a drag from the desktop would.
 DATA_TRANSFER_JS = """(files) => {

@@ -20,20 +20,12 @@ import pytest
 
 from config import webserver
 from browser_testutil import DESKTOP
+from testutil import database_url
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "artifacts" / "browser-logs"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
-
-
-def _database_url() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(s['NAME']).resolve()}"
-    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def _free_port() -> int:
@@ -104,7 +96,7 @@ def live_server_proc(django_db_setup, tmp_path_factory):
     django_rq.get_connection("default").flushdb()  # no queued work left by earlier modules
     port = _free_port()
     # The same mode as this process (password hashers, cache prefix), whatever set it.
-    env = {**os.environ, "DJANGO_ENV": settings.DJANGO_ENV, "DATABASE_URL": _database_url(), "MEDIA_ROOT": str(media_root),
+    env = {**os.environ, "DJANGO_ENV": settings.DJANGO_ENV, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(media_root),
            "LIPSYNC_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the servers are not driven by Playwright
     # Several suites may run at once, each with its own VAR_DIR: one pair of logs per VAR_DIR.

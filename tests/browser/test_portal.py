@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_testutil import (BAR_RECORDER_JS, PHONE, VIDEO_DURATION_JS, assert_inputs_labelled,
-                              assert_no_horizontal_overflow, cut_audio, drop_files, screenshot, sign_in)
+                              assert_no_horizontal_overflow, drop_files, screenshot, sign_in)
+from testutil import cut_audio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -82,6 +83,9 @@ def test_batch_from_upload_to_share(live, new_page, cast, media_dir, short_speec
     assert "finished" in page.locator("[data-live-announce]").inner_text()
     # The live page created the players without a reload.
     assert page.locator("[data-render] video").count() == 2
+    # ...and revealed the zip button with the count of finished videos.
+    zip_button = page.locator("a[data-zip]")
+    assert zip_button.is_visible() and "2" in zip_button.inner_text()
 
     # The finished page: play a video (Range-served), download the zip.
     page.goto(job_path)
@@ -111,6 +115,9 @@ def test_batch_from_upload_to_share(live, new_page, cast, media_dir, short_speec
     assert players.count() == 2
     assert players.first.evaluate(VIDEO_DURATION_JS) > 1.0
     assert guest.get_by_role("link", name="Download").count() == 2
+    # On a 1280 px screen the videos are capped and centred, not edge to edge.
+    box = players.first.bounding_box()
+    assert box["width"] <= 960 and abs(box["x"] + box["width"] / 2 - 640) < 20
     screenshot(guest, "share-view")
 
     # The other main pages, as the owner sees them.
@@ -127,6 +134,8 @@ def test_batch_from_upload_to_share(live, new_page, cast, media_dir, short_speec
     assert "模板" in nav and "Templates" not in nav
     assert page.get_by_role("link", name="新建批次").first.is_visible()
     screenshot(page, "dashboard-zh-hans")
+    page.goto(job_path)
+    assert page.locator("h1").inner_text().startswith("任务 ") and page.title().startswith("任务 ")
 
     # No bar may show 100 % before its render is done (each engine stage owns a slice).
     assert early_full == [], f"bars at 100 % before their render finished: {early_full[:3]}"

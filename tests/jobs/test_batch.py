@@ -15,7 +15,7 @@ from django.urls import reverse
 from accounts.models import UsageEntry
 from jobs import services
 from jobs.models import Job, Render
-from jobs_testutil import probe, upload_of
+from testutil import probe, upload_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from jobs import services
 from jobs.models import Template
 
-from jobs_testutil import upload_of
+from testutil import upload_of
 
 pytestmark = pytest.mark.django_db
 

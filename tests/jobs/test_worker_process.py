@@ -4,53 +4,25 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from jobs import services
 from jobs.models import Render
-from jobs_testutil import probe
+from testutil import probe, wait_for, worker_process
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(s['NAME']).resolve()}"
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _worker(settings, name: str, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": _database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-           "RENDER_HEARTBEAT_SECONDS": "1", "LIPSYNC_DEVICE": "cpu", "DJANGO_ENV": "test"}
-    return subprocess.Popen([sys.executable, "manage.py", "renderworker", "--burst", "--name", name, "--no-scheduler", *extra],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_kill_9_mid_render_recovers(cast, make_template, make_job, run_worker, settings, media_dir, redis_conn):
     settings.RENDER_ABANDONED_AFTER = 3.0
     job = make_job([make_template("face_square_1.mp4")], audio=media_dir / "speech_en_1.wav")
     render = job.renders.get()
-    proc = _worker(settings, "doomed")
+    proc = worker_process(settings, "doomed", burst=True)
     try:
-        _wait_for(lambda: Render.objects.filter(pk=render.pk, status="rendering").exists(), 120, "rendering")
+        wait_for(lambda: Render.objects.filter(pk=render.pk, status="rendering").exists(), 120, "rendering")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -61,7 +33,7 @@ def test_kill_9_mid_render_recovers(cast, make_template, make_job, run_worker, s
     assert render.status == "rendering" and render.worker_name == "doomed" and render.attempts == 1
     assert services.renders_recover_abandoned() == []  # the heartbeat is still fresh
 
-    recovered = _wait_for(services.renders_recover_abandoned, 60, "abandoned render to be noticed")
+    recovered = wait_for(services.renders_recover_abandoned, 60, "abandoned render to be noticed")
     assert recovered == [str(render.pk)] and time.monotonic() - killed_at < 60
     render.refresh_from_db()
     assert render.status == "queued" and render.rq_job_id and render.error_code == "abandoned"
@@ -78,9 +50,9 @@ def test_sigterm_puts_the_running_render_back(cast, make_template, make_job, set
     without using up an attempt; the worker process exits cleanly."""
     job = make_job([make_template("face_square_1.mp4")], audio=media_dir / "speech_en_1.wav")
     render = job.renders.get()
-    proc = _worker(settings, "leaving")
+    proc = worker_process(settings, "leaving", burst=True)
     try:
-        _wait_for(lambda: Render.objects.filter(pk=render.pk, status="rendering").exists(), 120, "rendering")
+        wait_for(lambda: Render.objects.filter(pk=render.pk, status="rendering").exists(), 120, "rendering")
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:

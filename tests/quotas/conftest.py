@@ -1,25 +1,11 @@
 """Rows and files for the quota tests: templates, jobs and renders made directly (no engine)."""
 from __future__ import annotations
 
-import os
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
-
-
-def write_media(name: str, nbytes: int = 1000, *, age_seconds: float = 0) -> Path:
-    """A file under MEDIA_ROOT, back-dated by `age_seconds` (the sweeps skip young files)."""
-    path = Path(settings.MEDIA_ROOT) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\0" * nbytes)
-    if age_seconds:
-        old = time.time() - age_seconds
-        os.utime(path, (old, old))
-    return path
+from testutil import write_media
 
 
 @pytest.fixture

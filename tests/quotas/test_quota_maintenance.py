@@ -15,7 +15,7 @@ from accounts.quotas import storage_bytes_used
 from jobs.maintenance import maintenance_run, outputs_expired_purge
 from jobs.models import Render, Template
 
-from conftest import write_media
+from testutil import write_media
 
 
 def _media(name):

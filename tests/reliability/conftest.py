@@ -3,18 +3,13 @@ a corpus of broken media made from ../shared/media, and real workers (in process
 subprocesses). Nothing generated here is committed: it all lives under pytest's tmp folders."""
 from __future__ import annotations
 
-import os
+import functools
 import shutil
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.append(str(REPO / "tests" / "jobs"))  # jobs_testutil: cut_audio, upload_of
-
-from jobs_testutil import cut_audio, upload_of  # noqa: E402
+from testutil import cut_audio
 
 FIRST_BYTES = 64 * 1024  # the matrix looks for this much of each of acme's files in every response
 
@@ -27,67 +22,11 @@ def short_audio(media_dir, tmp_path_factory) -> Path:
     return cut_audio(media_dir / "speech_en_1.wav", tmp_path_factory.mktemp("rel-audio") / "speech.wav", 1.5)
 
 
-@pytest.fixture(scope="session")
-def prep_cache(media_dir, tmp_path_factory):
-    """Face tracking of a shared template done once per session: {name: (npz, mtime_ns)}."""
-    from lipsync.prepare import cache_path, prepare_template
-
-    folder = tmp_path_factory.mktemp("rel-prep")
-    cache = {}
-
-    def get(name: str):
-        if name not in cache:
-            video = folder / name
-            shutil.copy2(media_dir / name, video)
-            prepare_template(video)
-            cache[name] = (cache_path(video), video.stat().st_mtime_ns)
-        return cache[name]
-
-    return get
-
-
 @pytest.fixture
-def make_template(cast, media_dir, prep_cache):
-    from jobs import services
-    from lipsync.prepare import cache_path
-
-    def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None):
-        template = services.template_upload(team=team or cast.acme, user=user or cast.alice,
-                                            uploaded_file=upload_of(path or media_dir / name), name=title or Path(name).stem)
-        if warm and path is None:
-            npz, mtime_ns = prep_cache(name)
-            os.utime(template.file.path, ns=(mtime_ns, mtime_ns))
-            shutil.copy(npz, cache_path(template.file.path))
-        return template
-
-    return make
-
-
-@pytest.fixture
-def make_job(cast, short_audio):
-    from jobs import services
-
-    def make(templates, *, team=None, user=None, audio=None, title="", webhook_url=""):
-        return services.job_create(team=team or cast.acme, user=user or cast.alice, audio_file=upload_of(audio or short_audio),
-                                   template_ids=[t.pk for t in templates], title=title, webhook_url=webhook_url)
-
-    return make
-
-
-@pytest.fixture
-def run_worker(redis_conn):
-    """A real RQ render worker in this process, in burst mode."""
-    import django_rq
-
-    from jobs.worker import RenderWorker
-
-    def run(queues=("high", "default", "low"), *, max_jobs=None):
-        qs = [django_rq.get_queue(q) for q in queues]
-        worker = RenderWorker(qs, connection=qs[0].connection, watchdog=False)
-        worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False)
-        return worker
-
-    return run
+def run_worker(run_worker):
+    """tests/conftest.py's burst worker without the scheduler: these tests decide themselves when
+    a deferred retry runs."""
+    return functools.partial(run_worker, with_scheduler=False)
 
 
 @pytest.fixture

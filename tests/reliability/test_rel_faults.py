@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from config import webserver
-from rel_util import stop_process, wait_for, worker_process
+from testutil import stop_process, wait_for, worker_process
 from django.db import connection
 
 from jobs.models import Render
@@ -312,7 +312,7 @@ def test_large_upload_keeps_the_web_process_memory_flat(settings, tmp_path):
 
     import psutil
 
-    from rel_util import REPO, database_url
+    from testutil import REPO, database_url
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

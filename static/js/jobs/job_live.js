@@ -60,9 +60,20 @@ if (root && "WebSocket" in window) {
       video.src = m.video_url;
       player.replaceChildren(video);
     }
+    updateZip();
     if (!m.snapshot && before !== m.status && m.final) {
       announce.textContent = (m.status === "done" ? t.finished : t.failed).replace("%s", m.template);
     }
+  };
+
+  // The zip button is in the page from the start (hidden while nothing is done) so the first
+  // finished video reveals it without a reload.
+  const zip = document.querySelector("[data-zip]");
+  const updateZip = () => {
+    if (!zip) return;
+    const done = document.querySelectorAll('[data-render] .badge[data-status="done"]').length;
+    zip.hidden = done === 0;
+    if (done) zip.textContent = (done === 1 ? t.zipOne : t.zipMany).replace("%s", done);
   };
 
   const setOverall = (fraction) => {
