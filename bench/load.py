@@ -288,7 +288,7 @@ def main():
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit("daphne did not start; see " + str(var / "web.log"))
+                raise SystemExit("the web server did not start; see " + str(var / "web.log"))
             time.sleep(0.3)
         web_rss, worker_rss = RSS(web.pid), RSS(worker.pid)
 
@@ -327,7 +327,7 @@ def main():
         print(f"| websockets connected / refused / dropped early | {ws_result.get('connected', 0)} / "
               f"{ws_result.get('failed', args.sockets)} / {ws_result.get('dropped', 0)} |")
         print(f"| websocket messages received | {ws_result.get('messages', 0)} |")
-        print(f"| peak RSS web (daphne) | {web_rss.peak / mib:.0f} MiB "
+        print(f"| peak RSS web (uvicorn) | {web_rss.peak / mib:.0f} MiB "
               f"({', '.join(f'{n} {v / mib:.0f}' for n, v in web_rss.by_name.items())}) |")
         print(f"| peak RSS render worker | {worker_rss.peak / mib:.0f} MiB |")
         if upload:
