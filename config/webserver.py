@@ -12,7 +12,7 @@ import sys
 
 def command(host: str, port: int, *, proxy_headers: bool = False) -> list[str]:
     args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
-            "--ws", "websockets", "--lifespan", "off", "--no-server-header"]
+            "--ws", "websockets-sansio", "--lifespan", "off", "--no-server-header"]
     if proxy_headers:
         args += ["--proxy-headers", "--forwarded-allow-ips", "*"]
     return args
