@@ -86,6 +86,8 @@ class Job(models.Model):
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled")
 
+    FINAL = (Status.DONE, Status.PARTIAL, Status.FAILED, Status.CANCELLED)
+
     class Priority(models.TextChoices):
         HIGH = "high", _("high")
         DEFAULT = "default", _("normal")

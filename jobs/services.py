@@ -175,7 +175,9 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
         with transaction.atomic():
             template.save(force_insert=True)
             quotas.storage_charge(team=team, nbytes=size, reason="template_upload")
-            transaction.on_commit(lambda: template_prepare_enqueue(template=template))
+            # robust: a queueing failure after the commit is logged, never discards the saved
+            # file (a pending template is enqueued again by renders_recover_abandoned).
+            transaction.on_commit(lambda: template_prepare_enqueue(template=template), robust=True)
     except BaseException:
         _media_discard(folder)
         raise
@@ -294,6 +296,11 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     templates = list(team_scoped(Template, actor=team).filter(pk__in=ids))
     if len(templates) != len(ids):
         raise ValidationError(_("One or more templates were not found."), code="template")
+    unusable = [t.name for t in templates if t.prep_status == Template.Prep.FAILED]
+    if unusable:
+        # The rule lives here, not only in the portal's picker, so the API obeys it too.
+        raise ValidationError(_("These templates cannot be used: %(names)s (no face was found when they were prepared).")
+                              % {"names": ", ".join(unusable)}, code="template")
     templates.sort(key=lambda t: ids.index(t.pk))
 
     filename = os.path.basename(audio_file.name or "audio.wav")
@@ -343,7 +350,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
                        queue_name=priority, log_path=_render_log_relative(job, rid), id=rid)
                 for t, rid in ((t, uuid.uuid4()) for t in templates)
             ])
-            transaction.on_commit(lambda: renders_dispatch(team=team))
+            # robust: see template_upload; waiting renders are dispatched again by the sweep.
+            transaction.on_commit(lambda: renders_dispatch(team=team), robust=True)
     except BaseException:
         _media_discard(folder)
         raise
@@ -383,12 +391,16 @@ def job_status_refresh(*, job: Job) -> Job:
     fields["status"] = status
     changed = {k: v for k, v in fields.items() if getattr(job, k) != v}
     if changed:
-        Job.objects.filter(pk=job.pk).update(**changed)
+        # Conditional on the status not already being the new one: of two workers ending a
+        # batch's last renders at once, only one sees its update land and sends job_finished.
+        landed = Job.objects.filter(pk=job.pk).exclude(status=status).update(**changed) if "status" in changed \
+            else Job.objects.filter(pk=job.pk).update(**changed)
         for k, v in changed.items():
             setattr(job, k, v)
-        progress.job_publish(job)
-        if "status" in changed and status in (Job.Status.DONE, Job.Status.PARTIAL, Job.Status.FAILED, Job.Status.CANCELLED):
-            transaction.on_commit(lambda: job_finished.send(sender=Job, job=job))
+        if landed:
+            progress.job_publish(job)
+            if "status" in changed and status in Job.FINAL:
+                transaction.on_commit(lambda: job_finished.send_robust(sender=Job, job=job))
     return job
 
 
@@ -533,7 +545,7 @@ def render_execute(*, render_id, rq_job_id: str, engine_provider, worker_name: s
         render_retry_pending(render=render, code="timeout" if timed_out else "internal")
         raise
     finally:
-        render_logger.removeHandler(handler)
+        render_logger.logger.removeHandler(handler)
         handler.close()
         _render_log_store(render)
 
@@ -555,8 +567,9 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
     out_dir = _media_path(_render_dir_relative(render.job))
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / f"{render.pk}.mp4"
-    reporter = progress.ProgressReporter(render)
-    return engine.render(prepared, audio, str(out_path), progress=reporter, cancelled=cancel)
+    # The original recording is muxed at 48 kHz (the analysis copy is 16 kHz, band-limited).
+    return engine.render(prepared, audio, str(out_path), progress=reporter, cancelled=cancel,
+                         audio_source=str(media_local_path(render.job.audio)))
 
 
 def _render_log_open(render: Render):
@@ -570,9 +583,13 @@ def _render_log_open(render: Render):
             shutil.copyfileobj(src, out)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    render_logger = logging.getLogger(f"jobs.render.{render.pk}")
-    render_logger.setLevel(logging.INFO)
-    render_logger.addHandler(handler)
+    # One adapter over a shared logger: loggers are never freed, so one per render would grow a
+    # long-lived worker; the handler only takes this render's records.
+    handler.addFilter(lambda record, rid=str(render.pk): getattr(record, "render_id", None) == rid)
+    base = logging.getLogger("jobs.render")
+    base.setLevel(logging.INFO)
+    base.addHandler(handler)
+    render_logger = logging.LoggerAdapter(base, {"render_id": str(render.pk)})
     if not render.log_path:
         render.log_path = _render_log_relative(render.job, render.pk)
         Render.objects.filter(pk=render.pk).update(log_path=render.log_path)
@@ -635,22 +652,24 @@ def render_finish(*, render: Render, result) -> Render:
     now = timezone.now()
     quality = {"face_fraction": _num(result.face_fraction), "sync_score": _num(result.sync_score), "sync_lag": result.sync_lag}
     with transaction.atomic():
-        updated = Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE).update(
+        updated = Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE, rq_job_id=render.rq_job_id).update(
             status=Render.Status.DONE, progress=1.0, stage="", output=relative, output_size_bytes=size,
             output_duration=float(result.duration), quality=quality, timings=dict(result.timings or {}),
             finished=now, heartbeat=now, expires_at=quotas.render_expiry_for(team=render.team, finished=now),
         )
         if not updated:
-            # Cancelled or recovered meanwhile: the file is not ours to keep.
-            media_delete(relative)
+            # Cancelled or taken over meanwhile: the file is not ours to keep, unless another
+            # attempt already finished into the same name.
             render.refresh_from_db()
+            if render.output.name != relative:
+                media_delete(relative)
             return render
         render.refresh_from_db()
         quotas.render_seconds_settle(render=render, actual_seconds=float(result.duration))
         quotas.usage_record(team=render.team, kind=UsageEntry.STORAGE, amount=size, reason="render_output",
                             job=render.job, render=render)
     _render_ended(render)
-    render_finished.send(sender=Render, render=render)
+    render_finished.send_robust(sender=Render, render=render)
     return render
 
 
@@ -659,9 +678,15 @@ def _num(value):
 
 
 def _render_ended(render: Render) -> None:
-    progress.render_publish(render)
-    job_status_refresh(job=render.job)
-    renders_dispatch(team=render.team)
+    """Follow-up of a render that reached a final state. Errors here (Redis blips) are logged,
+    not raised: the render's own outcome is already recorded, and the periodic sweep
+    (renders_recover_abandoned) dispatches whatever a failed dispatch left waiting."""
+    try:
+        progress.render_publish(render)
+        job_status_refresh(job=render.job)
+        renders_dispatch(team=render.team)
+    except Exception:
+        log.exception("render %s: follow-up after %s failed; the sweep will catch up", render.pk, render.status)
 
 
 def _error_message(error) -> str:
@@ -683,7 +708,7 @@ def render_fail(*, render: Render, code: str, message: str) -> Render:
             quotas.render_seconds_settle(render=render, actual_seconds=0.0)
     if updated:
         _render_ended(render)
-        render_finished.send(sender=Render, render=render)
+        render_finished.send_robust(sender=Render, render=render)
     return render
 
 
@@ -795,10 +820,17 @@ def renders_recover_abandoned() -> list[str]:
         log.warning("render %s abandoned by worker %r: now %s", render.pk, render.worker_name, render.status)
         recovered.append(str(render.pk))
         _render_ended(render)
+    lost_cutoff = timezone.now() - timedelta(seconds=max(60.0, settings.RENDER_ABANDONED_AFTER))
+    # Renders left waiting (a dispatch that failed after its commit) and templates whose
+    # preparation was never queued are handed out again.
+    for team in Team.objects.filter(renders__status=Render.Status.QUEUED, renders__enqueued_at__isnull=True).distinct():
+        if renders_dispatch(team=team):
+            recovered.append(f"team {team.pk} dispatch")
+    for template in Template.objects.filter(prep_status=Template.Prep.PENDING, created__lt=lost_cutoff):
+        template_prepare_enqueue(template=template)
     # Queued renders whose RQ job vanished (Redis lost its data) are handed out again.
     from rq.job import Job as RQJob
 
-    lost_cutoff = timezone.now() - timedelta(seconds=max(60.0, settings.RENDER_ABANDONED_AFTER))
     for render in Render.objects.filter(status=Render.Status.QUEUED, enqueued_at__lt=lost_cutoff).exclude(rq_job_id="").select_related("team"):
         if not RQJob.exists(render.rq_job_id, connection=progress.redis()):
             if Render.objects.filter(pk=render.pk, rq_job_id=render.rq_job_id, status=Render.Status.QUEUED).update(enqueued_at=None, rq_job_id=""):

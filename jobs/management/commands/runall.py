@@ -43,13 +43,15 @@ class Command(BaseCommand):
         children = {
             "web": webserver.command(host, port),
             "worker": [py, manage, "renderworker", "--queues", ",".join(settings.RENDER_QUEUES), "--name", "render-1"],
-            "service-worker": [py, manage, "renderworker", "--queues", "prep,webhooks,maintenance", "--name", "service-1", "--device", "cpu"],
+            "service-worker": [py, manage, "renderworker", "--queues", "prep,webhooks,maintenance", "--name", "service-1", "--device", "cpu", "--no-preload"],
             "maintenance": [py, manage, "maintenance", "--loop", "300"],
         }
         procs: dict[str, subprocess.Popen] = {}
 
         def start(name: str) -> None:
-            env = {**os.environ, "LOG_FILE": str(settings.LOG_DIR / f"{name}.log"), "PYTHONUNBUFFERED": "1"}
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "SITE_URL": settings.SITE_URL}
+            if "worker" not in name:  # workers write var/log/worker-<name>.log themselves
+                env["LOG_FILE"] = str(settings.LOG_DIR / f"{name}.log")
             procs[name] = subprocess.Popen(children[name], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
             threading.Thread(target=self._echo, args=(name, procs[name]), daemon=True).start()
 
