@@ -6,11 +6,15 @@ expired invitation, ...) raises ValidationError with a translated message and a 
 """
 from __future__ import annotations
 
+import logging
+import smtplib
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -20,6 +24,8 @@ from django.utils.translation import gettext as _
 from accounts.models import Invitation, Membership, Team, token_hash
 from accounts.roles import OWNER, ROLES, role_can
 from accounts.tokens import revoke_once
+
+log = logging.getLogger(__name__)
 
 User = get_user_model()
 
@@ -75,7 +81,9 @@ def membership_role_change(*, actor, membership: Membership, role: str) -> Membe
     with transaction.atomic():
         # Lock the team's memberships so two concurrent demotions cannot both pass the check.
         locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
-        membership = next(m for m in locked if m.pk == membership.pk)
+        membership = next((m for m in locked if m.pk == membership.pk), None)
+        if membership is None:  # removed meanwhile
+            raise Http404("Not found")
         mine = next((m for m in locked if m.user_id == actor.pk), None)
         _require(mine, "member.change_role")
         if OWNER in (role, membership.role) and not role_can(mine.role, "owner.grant"):
@@ -91,7 +99,9 @@ def membership_remove(*, actor, membership: Membership) -> None:
     """Admins remove members (only owners remove owners); anyone may leave; never the last owner."""
     with transaction.atomic():
         locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
-        membership = next(m for m in locked if m.pk == membership.pk)
+        membership = next((m for m in locked if m.pk == membership.pk), None)
+        if membership is None:  # removed meanwhile
+            raise Http404("Not found")
         if membership.user_id != actor.pk:
             mine = next((m for m in locked if m.user_id == actor.pk), None)
             _require(mine, "member.remove")
@@ -128,7 +138,12 @@ def invitation_create(
         Invitation.objects.filter(team=team, email__iexact=email, accepted_at=None, revoked_at=None).update(revoked_at=now)
         invitation = Invitation.objects.create(team=team, email=email, role=role, token_hash=token_hash(token), invited_by=actor)
     # Sent after the commit above; should a caller's outer transaction roll back, the link is a 404.
-    _invitation_email_send(invitation=invitation, url=invitation_url(token=token, base_url=base_url), language=language)
+    try:
+        _invitation_email_send(invitation=invitation, url=invitation_url(token=token, base_url=base_url), language=language)
+    except (smtplib.SMTPException, OSError):
+        log.exception("invitation email to %s could not be sent", email)
+        revoke_once(invitation)
+        raise ValidationError(_("The invitation email could not be sent; please try again."), code="email_failed")
     return invitation, token
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, time as dtime, timedelta
 from datetime import timezone as dt_timezone
 
+from django.db import transaction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -121,7 +122,7 @@ class TeamMember(BasePermission):
             return True
         if not getattr(request.user, "is_authenticated", False):
             raise exceptions.NotAuthenticated(_("Authentication required: send 'Authorization: Bearer <API key>'."))
-        return getattr(request._request, "membership", None) is not None
+        return bool(getattr(request._request, "membership", None))  # a LazyObject: bool() looks inside
 
 
 class ApiKeyThrottle(SimpleRateThrottle):
@@ -543,8 +544,9 @@ class JobRetryView(TeamAPIView):
         retryable = [r for r in job.renders.all() if r.status in (Render.Status.FAILED, Render.Status.CANCELLED)]
         if not retryable:
             raise Conflict(_("Nothing to retry: no render of this job failed or was cancelled."))
-        for r in retryable:
-            _call_service("render_retry", render=r, user=self.actor_user)
+        with transaction.atomic():  # all or nothing: a quota refusal halfway queues none of them
+            for r in retryable:
+                _call_service("render_retry", render=r, user=self.actor_user)
         job.refresh_from_db()
         return Response(JobDetailSerializer(job, context=self.ctx()).data)
 
