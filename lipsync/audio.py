@@ -130,29 +130,47 @@ def analyse_samples(samples: np.ndarray, *, language=None, phonemes=True) -> Ana
                          language=language, phonemes=phones)
 
 
+BLOCK_FRAMES = 6000  # 60 s of feature frames per block: memory stays flat with duration
+
+
 def compute_features(samples: np.ndarray) -> dict[str, np.ndarray]:
-    """(N,) float32 16 kHz -> dict of (T, ...) float32 arrays at 100 Hz (see AnalysedAudio)."""
-    frames = _frames(samples, N_FFT)                           # (T, 400)
+    """(N,) float32 16 kHz -> dict of (T, ...) float32 arrays at 100 Hz (see AnalysedAudio).
+
+    Windows are independent, so they are computed a block at a time (an hour of audio peaks
+    at the size of one block's windows, not of the whole recording's)."""
+    n_frames = samples.size // HOP_LENGTH + 1
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("logmel", "mfcc", "energy", "voicing", "pitch")}
     window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
-    spec = np.abs(np.fft.rfft(frames * window, n=512, axis=1)) ** 2   # (T, 257)
-    mel = spec @ _mel_filters().T                              # (T, 80)
-    logmel = np.log(np.maximum(mel, 1e-10)).astype(np.float32)
-    mfcc = (logmel @ _dct_matrix().T).astype(np.float32)
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    energy = (20 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32)
-    voicing, pitch = _pitch(samples)
+    for start in range(0, n_frames, BLOCK_FRAMES):
+        stop = min(n_frames, start + BLOCK_FRAMES)
+        frames = _frames(samples, N_FFT, start, stop)                   # (t, 400)
+        spec = np.abs(np.fft.rfft(frames * window, n=512, axis=1)) ** 2   # (t, 257)
+        logmel = np.log(np.maximum(spec @ _mel_filters().T, 1e-10)).astype(np.float32)   # (t, 80)
+        parts["logmel"].append(logmel)
+        parts["mfcc"].append((logmel @ _dct_matrix().T).astype(np.float32))
+        rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+        parts["energy"].append((20 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32))
+        voicing, pitch = _pitch(samples, start, stop)
+        parts["voicing"].append(voicing)
+        parts["pitch"].append(pitch)
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    energy = out["energy"]
     loud = np.percentile(energy, 95)
-    speech = ((energy > loud - 30) & (energy > -60)).astype(np.float32)
-    return {"logmel": logmel, "mfcc": mfcc, "energy": energy,
-            "voicing": voicing, "pitch": pitch, "speech": speech}
+    out["speech"] = ((energy > loud - 30) & (energy > -60)).astype(np.float32)
+    return out
 
 
-def _frames(x: np.ndarray, size: int) -> np.ndarray:
-    """(N,) -> (N // HOP + 1, size) windows centred on multiples of HOP (zero padded)."""
+def _frames(x: np.ndarray, size: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """(N,) -> windows [start, stop) of the (N // HOP + 1, size) windows centred on multiples
+    of HOP (zero padded)."""
     n = x.size // HOP_LENGTH + 1
-    pad = np.pad(x, (size // 2, size // 2 + HOP_LENGTH))
-    idx = np.arange(size)[None, :] + HOP_LENGTH * np.arange(n)[:, None]
-    return pad[idx]
+    stop = n if stop is None else min(stop, n)
+    lo = start * HOP_LENGTH - size // 2                   # first sample of the first window
+    hi = (stop - 1) * HOP_LENGTH + size // 2 + size       # a little past the last window's end
+    seg = x[max(lo, 0):max(min(hi, x.size), 0)]
+    seg = np.pad(seg, (max(0, -lo), max(0, hi - max(lo, 0) - seg.size - max(0, -lo))))
+    idx = np.arange(size)[None, :] + HOP_LENGTH * np.arange(stop - start)[:, None]
+    return seg[idx]
 
 
 @lru_cache(maxsize=None)
@@ -183,10 +201,10 @@ def _dct_matrix() -> np.ndarray:
     return m.astype(np.float32)
 
 
-def _pitch(samples: np.ndarray, fmin=60.0, fmax=400.0):
-    """Autocorrelation pitch on 40 ms windows: returns (voicing (T,), f0 Hz (T,))."""
+def _pitch(samples: np.ndarray, start: int = 0, stop: int | None = None, fmin=60.0, fmax=400.0):
+    """Autocorrelation pitch on 40 ms windows [start, stop): (voicing (t,), f0 Hz (t,))."""
     size = 640
-    frames = _frames(samples, size).astype(np.float64)
+    frames = _frames(samples, size, start, stop).astype(np.float64)
     frames -= frames.mean(axis=1, keepdims=True)
     frames *= np.hanning(size)
     spec = np.fft.rfft(frames, n=2 * size, axis=1)

@@ -102,12 +102,13 @@ def dense_backward_map(dst_pts, src_pts, box, step: int = GRID_STEP, scale: floa
     D = tps_eval(model, G / scale) * scale
     dx = D[:, 0].reshape(len(gy), len(gx)).astype(np.float32)
     dy = D[:, 1].reshape(len(gy), len(gx)).astype(np.float32)
-    # upsample the coarse displacement (grid spans a little past the box) to every pixel
-    sx = (len(gx) - 1) * step
-    sy = (len(gy) - 1) * step
-    dx = cv2.resize(dx, (sx + 1, sy + 1), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    dy = cv2.resize(dy, (sx + 1, sy + 1), interpolation=cv2.INTER_LINEAR)[:h, :w]
+    # Upsample the coarse displacement to every pixel: grid sample k sits at pixel k*step, so
+    # pixel x reads the grid at x/step (cv2.resize would align cell centres instead and shift
+    # the field by up to step/2 px).
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gxs, gys = xs / step, ys / step
+    dx = cv2.remap(dx, gxs, gys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    dy = cv2.remap(dy, gxs, gys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return xs + dx, ys + dy
 
 

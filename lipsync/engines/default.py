@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .. import align
 from ..render import MouthRenderer
 from .base import Engine, energy_track
+
+log = logging.getLogger(__name__)
 
 
 class DefaultEngine(Engine):
@@ -34,6 +38,7 @@ class DefaultEngine(Engine):
                 self._model = load_motion_model(self.motion_weights, device=self.device)
             except (ImportError, FileNotFoundError, OSError) as e:
                 self._model_error = e
+                log.warning("motion model unavailable (%s): mouths follow speech energy instead", e)
                 raise
         return self._model
 

@@ -93,7 +93,8 @@ class Wav2Lip(nn.Module):
 def load_wav2lip(path, *, device="cpu") -> Wav2Lip:
     """Load a Wav2Lip checkpoint: a state_dict, possibly under "state_dict", possibly with
     DataParallel's "module." prefixes (as the original checkpoints have)."""
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+    # weights_only: a checkpoint is data, never code (the original ones hold tensors, ints, dicts).
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
     model = Wav2Lip()
