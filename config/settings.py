@@ -287,6 +287,7 @@ MAINTENANCE_MIN_AGE_SECONDS = env.int("MAINTENANCE_MIN_AGE_SECONDS", default=360
 # --- Engine / workers ----------------------------------------------------------------------
 LIPSYNC_ENGINE = env.str("LIPSYNC_ENGINE", default="default")
 LIPSYNC_DEVICE = env.str("LIPSYNC_DEVICE", default="")  # "" = cuda if available else cpu
+LIPSYNC_CHECKPOINT = env.str("LIPSYNC_CHECKPOINT", default="")  # e.g. a Wav2Lip generator .pth (LIPSYNC_ENGINE=wav2lip)
 RENDER_TIMEOUT_BASE = env.int("RENDER_TIMEOUT_BASE", default=300)  # seconds
 RENDER_TIMEOUT_PER_AUDIO_SECOND = env.float("RENDER_TIMEOUT_PER_AUDIO_SECOND", default=20.0)
 RENDER_MAX_ATTEMPTS = env.int("RENDER_MAX_ATTEMPTS", default=3)

@@ -10,7 +10,6 @@ from accounts.access import team_object_or_404, team_scoped
 from accounts.models import Team
 from jobs.models import Job, Render, Template
 
-PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
 
 
 def priorities_allowed(*, team: Team) -> list[str]:

@@ -21,7 +21,3 @@ def template_prepare_run(template_id: str) -> str | None:
     template = services.template_prepare(template_id=template_id)
     return template.prep_status if template else None
 
-
-def renders_recover_abandoned_run() -> list[str]:
-    """For the maintenance queue / a scheduler; every render worker also runs it on its own."""
-    return services.renders_recover_abandoned()

@@ -33,7 +33,8 @@ def engine_get(device: str | None = None):
     with _engine_lock:
         if key not in _engines:
             log.info("loading engine %s", key)
-            _engines[key] = load_engine(settings.LIPSYNC_ENGINE, device=device)
+            options = {"checkpoint": settings.LIPSYNC_CHECKPOINT} if settings.LIPSYNC_CHECKPOINT else {}
+            _engines[key] = load_engine(settings.LIPSYNC_ENGINE, device=device, **options)
         return _engines[key]
 
 
