@@ -68,12 +68,13 @@ class PreparedTemplate:
         return float(self.has_face.mean()) if len(self.has_face) else 0.0
 
     # -- cache ---------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write to an .npz atomically (temp file + rename)."""
+    def save(self, path, *, key: str | None = None) -> None:
+        """Write to an .npz atomically (temp file + rename).  key: the source file's cache key
+        taken when preparation began (so a file replaced meanwhile is not cached under it)."""
         path = Path(path)
         meta = {
             "version": VERSION,
-            "key": _cache_key(self.video_path),
+            "key": key or _cache_key(self.video_path),
             "video_path": str(self.video_path),
             "info": self.info.__dict__,
             "fps": self.fps,
@@ -144,18 +145,19 @@ def prepare_template(video_path, *, cache_dir=None, progress: Callable | None = 
     """Prepare (or load from cache) a template video.  Raises NoFaceError, UndecodableMediaError,
     RenderCancelled.  progress(fraction, "preparing") is called as frames are tracked."""
     video_path = str(video_path)
-    info = probe(video_path)
-    if not info.has_video:
-        from .errors import UndecodableMediaError
-
-        raise UndecodableMediaError(f"The file {Path(video_path).name!r} has no video stream.")
     cpath = cache_path(video_path, cache_dir)
-    if use_cache:
+    key = _cache_key(video_path) if os.path.isfile(video_path) else None  # else probe says why
+    if use_cache and key:  # a hit needs no probe: the key says the file is the one prepared before
         hit = _try_load(cpath, video_path)
         if hit is not None:
             if progress:
                 progress(1.0, "preparing")
             return hit
+    info = probe(video_path)
+    if not info.has_video:
+        from .errors import UndecodableMediaError
+
+        raise UndecodableMediaError(f"The file {Path(video_path).name!r} has no video stream.")
 
     t0 = time.perf_counter()
     fps = info.fps or 25.0
@@ -203,7 +205,7 @@ def prepare_template(video_path, *, cache_dir=None, progress: Callable | None = 
     if use_cache:
         try:
             cpath.parent.mkdir(parents=True, exist_ok=True)
-            tpl.save(cpath)
+            tpl.save(cpath, key=key)
         except OSError:
             pass  # read-only location: the cache is an optimisation only
     if progress:
