@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import ApiKey, Invitation, Membership, Team, UsageEntry, User
 from accounts.quotas import format_bytes, render_minutes_grant, team_suspend_set
+from accounts.roles import OWNER
 from accounts.usage import near_limit_q, teams_with_usage
 
 
@@ -67,8 +68,47 @@ class UserAdmin(DjangoUserAdmin):
 
 # --- Teams ---------------------------------------------------------------------------------
 
+def _is_last_owner(membership: Membership) -> bool:
+    return (membership.pk is not None and Membership.objects.filter(pk=membership.pk, role=OWNER).exists()
+            and not Membership.objects.filter(team_id=membership.team_id, role=OWNER).exclude(pk=membership.pk).exists())
+
+
+class MembershipInlineFormSet(forms.BaseInlineFormSet):
+    """The admin keeps the portal's rule: a team never loses its last owner."""
+
+    def clean(self):
+        super().clean()
+        if not self.instance.pk:
+            return
+        owners = set(Membership.objects.filter(team=self.instance, role=OWNER).values_list("pk", flat=True))
+        had_owner = bool(owners)
+        for f in self.forms:
+            if not f.cleaned_data:
+                continue
+            deleted = f.cleaned_data.get("DELETE")
+            if f.instance.pk and (deleted or f.cleaned_data.get("role") != OWNER):
+                owners.discard(f.instance.pk)
+            elif not deleted and f.cleaned_data.get("role") == OWNER:
+                owners.add(f.instance.pk or id(f))
+        if had_owner and not owners:
+            raise forms.ValidationError(_("A team must keep at least one owner."))
+
+
+class MembershipAdminForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and data.get("role") != OWNER and _is_last_owner(self.instance):
+            raise forms.ValidationError(_("A team must keep at least one owner."))
+        return data
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipInlineFormSet
     extra = 0
     autocomplete_fields = ("user",)
     fields = ("user", "role", "created")
@@ -202,11 +242,24 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipAdminForm
     list_display = ("user", "team", "role", "created")
     list_filter = ("role",)
     search_fields = ("user__email", "team__name", "team__slug")
     autocomplete_fields = ("user", "team")
     list_select_related = ("user", "team")
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and _is_last_owner(obj):
+            return False  # the last owner leaves only with the team
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        # A last owner shows up as "protected": Django then refuses the whole deletion, from the
+        # change page and from the bulk action alike, and logs nothing.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        last = [_("%(m)s (the team's last owner)") % {"m": m} for m in objs if _is_last_owner(m)]
+        return deleted, counts, perms_needed, [*protected, *last]
 
 
 @admin.register(Invitation)
