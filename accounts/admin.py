@@ -10,14 +10,15 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db import transaction
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.api_keys import apikey_revoke
 from accounts.models import ApiKey, Invitation, Membership, Team, UsageEntry, User
 from accounts.quotas import format_bytes, render_minutes_grant, team_suspend_set
 from accounts.roles import OWNER
+from accounts.tokens import revoke_once
 from accounts.usage import near_limit_q, teams_with_usage
 
 
@@ -287,8 +288,7 @@ class InvitationAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke"), permissions=["change"])
     def revoke(self, request, queryset):
         for inv in queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True):
-            inv.revoked_at = timezone.now()
-            inv.save(update_fields=["revoked_at"])
+            revoke_once(inv)
             self.log_change(request, inv, "Revoked")
 
 
@@ -313,8 +313,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke"), permissions=["change"])
     def revoke(self, request, queryset):
         for key in queryset.filter(revoked_at__isnull=True):
-            key.revoked_at = timezone.now()
-            key.save(update_fields=["revoked_at"])
+            apikey_revoke(key=key)
             self.log_change(request, key, "Revoked")
 
 

@@ -29,6 +29,17 @@ def job_audio_to(instance: "Job", filename: str) -> str:
     return f"{team_media_dir(instance.team_id)}/jobs/{instance.id}/audio.{ext}"
 
 
+def error_text(code: str, fallback: str) -> str:
+    """The user-facing sentence for an engine error code, in the active language; `fallback`
+    (the engine's own sentence) for codes without one."""
+    known = {
+        "undecodable_media": _("A file of this render could not be decoded: it may be corrupt or truncated."),
+        "no_face": _("No face was found in the template video."),
+        "silent_audio": _("The audio is empty or silent, so there is no speech to lip-sync."),
+    }
+    return str(known[code]) if code in known else fallback
+
+
 class Template(models.Model):
     """A presenter video in a team's library."""
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from accounts.access import team_object_or_404, team_scoped
 from accounts.models import Team
-from jobs.models import Job, Render, Template
+from jobs.models import Job, Render, Template, error_text
 
 
 
@@ -99,9 +99,4 @@ def render_counts_for_team(*, team: Team) -> dict[str, int]:
 def render_error_text(render: Render) -> str:
     """The render's error in the reader's language when its code is known (the worker stores
     messages in the default language), else the stored sentence."""
-    known = {
-        "undecodable_media": _("A file of this render could not be decoded: it may be corrupt or truncated."),
-        "no_face": _("No face was found in the template video."),
-        "silent_audio": _("The audio is empty or silent, so there is no speech to lip-sync."),
-    }
-    return known.get(render.error_code, render.error_message) if render.error_message else ""
+    return error_text(render.error_code, render.error_message) if render.error_message else ""

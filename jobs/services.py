@@ -33,7 +33,7 @@ from config.storage import (
     media_delete, media_folder_delete, media_local_path, media_store_file, media_work_path, media_work_root,
 )
 from jobs import progress
-from jobs.models import Job, Render, Template, job_audio_to, team_media_dir, template_poster_to, template_upload_to
+from jobs.models import Job, Render, Template, error_text, job_audio_to, team_media_dir, template_poster_to, template_upload_to
 
 log = logging.getLogger(__name__)
 
@@ -690,13 +690,7 @@ def _render_ended(render: Render) -> None:
 
 
 def _error_message(error) -> str:
-    """A translated message for the engine's error codes, else the engine's own sentence."""
-    messages = {
-        "undecodable_media": _("A file of this render could not be decoded: it may be corrupt or truncated."),
-        "no_face": _("No face was found in the template video."),
-        "silent_audio": _("The audio is empty or silent, so there is no speech to lip-sync."),
-    }
-    return messages.get(getattr(error, "code", ""), str(error))
+    return error_text(getattr(error, "code", ""), str(error))
 
 
 def render_fail(*, render: Render, code: str, message: str) -> Render:
