@@ -35,6 +35,20 @@ def _media_root(request, tmp_path_factory):
     translation.deactivate()
 
 
+# A mid-month instant: tests that count "this month" must not depend on today's date (a render
+# finished "a day ago" is last month's on the 1st).
+MID_MONTH = "2026-06-15T12:00:00+00:00"
+
+
+@pytest.fixture
+def fixed_clock():
+    """Freeze the clock (ticking) at MID_MONTH, or at clock.move_to(when) later in the test."""
+    import time_machine
+
+    with time_machine.travel(MID_MONTH, tick=True) as traveller:
+        yield traveller
+
+
 def _user(email: str):
     from accounts.models import User
     from allauth.account.models import EmailAddress

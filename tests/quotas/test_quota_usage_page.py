@@ -6,7 +6,7 @@ from django.urls import reverse
 from accounts.quotas import render_seconds_reserve, storage_charge, team_suspend_set
 
 
-def test_usage_page_shows_own_team_meters_and_expiries(client, cast, make_render, settings):
+def test_usage_page_shows_own_team_meters_and_expiries(fixed_clock, client, cast, make_render, settings):
     settings.PLAN_RETENTION_DAYS = 30
     cast.acme.storage_bytes_limit = 10 * 1024 * 1024
     cast.acme.render_minutes_limit = 100
@@ -28,6 +28,15 @@ def test_usage_page_shows_own_team_meters_and_expiries(client, cast, make_render
     assert render.expires_at.date().isoformat() in page
     assert 'id="renders-done">1<' in page
     assert "suspended" not in page.lower()
+
+
+def test_usage_page_on_the_first_of_the_month_counts_only_this_month(fixed_clock, client, cast, make_render):
+    fixed_clock.move_to("2026-07-01T00:30:00+00:00")
+    make_render(cast.acme, finished_days_ago=1, charge=False)      # 30 June: last month
+    make_render(cast.acme, finished_days_ago=0.01, charge=False)   # 1 July
+    client.force_login(cast.vera)
+    page = client.get(reverse("usage")).content.decode()
+    assert 'id="renders-done">1<' in page
 
 
 def test_usage_page_says_suspended(client, cast):
