@@ -8,13 +8,13 @@ from __future__ import annotations
 import importlib
 
 from .errors import (BadInputError, LipsyncError, NoFaceError, RenderCancelled,
-                     SilentAudioError, UndecodableMediaError)
+                     MissingComponentError, SilentAudioError, UndecodableMediaError)
 
 _LAZY = {
     "MediaInfo": "media", "probe": "media", "write_poster": "media", "decode_audio": "media",
     "PreparedTemplate": "prepare", "prepare_template": "prepare",
     "AnalysedAudio": "audio", "analyse_audio": "audio",
-    "MouthTrack": "motion", "MotionModel": "motion", "load_motion_model": "motion",
+    "MouthModel": "mouth_model", "whisper_features": "speech",
     "Engine": "engines", "RenderResult": "engines", "load_engine": "engines",
     "available_engines": "engines",
     "mouth_shape_series": "evaluate", "sync_score": "evaluate",
@@ -62,5 +62,5 @@ def render_file(template_path, audio_path, out_path, *, engine="default", device
     return res
 
 
-__all__ = ["LipsyncError", "BadInputError", "UndecodableMediaError", "NoFaceError",
+__all__ = ["LipsyncError", "BadInputError", "MissingComponentError", "UndecodableMediaError", "NoFaceError",
            "SilentAudioError", "RenderCancelled", "render_file", *_LAZY]

@@ -16,16 +16,14 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .constants import SAMPLE_RATE, SILENCE_PEAK
+
 HOP_LENGTH = 160          # 10 ms -> 100 Hz features
 N_FFT = 400               # 25 ms window
 N_MELS = 80
 N_MFCC = 13
 FEATURE_RATE = SAMPLE_RATE / HOP_LENGTH   # 100.0 Hz
-FORMAT_VERSION = 1
-
-# Peak amplitude below this (about -66 dBFS) is treated as silence: no speech to lip-sync.
-SILENCE_PEAK = 5e-4
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -40,6 +38,8 @@ class AnalysedAudio:
       pitch  (T,)     f0 in Hz where voiced (voicing > 0.45), else 0
       speech (T,)     0/1 speech activity (energy gate relative to the file's loud frames)
     phonemes: optional [(label, start_s, end_s), ...] from pocketsphinx (English only).
+    whisper: (T50, 512) float32 Whisper encoder features at 50 Hz (lipsync.speech), or None
+      when not computed (the default engine then computes them itself).
     """
 
     sha256: str
@@ -50,6 +50,7 @@ class AnalysedAudio:
     rate: float = FEATURE_RATE
     language: str | None = None
     phonemes: list[tuple[str, float, float]] = field(default_factory=list)
+    whisper: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -71,6 +72,8 @@ class AnalysedAudio:
         arrays = {"samples": np.asarray(self.samples, np.float32),
                   "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         arrays.update({"f_" + k: np.asarray(v) for k, v in self.features.items()})
+        if self.whisper is not None:
+            arrays["whisper"] = np.asarray(self.whisper, np.float32)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz",
                                    dir=os.path.dirname(os.path.abspath(path)))
         try:
@@ -90,18 +93,22 @@ class AnalysedAudio:
                 raise ValueError(f"unsupported AnalysedAudio version {meta.get('version')}")
             features = {k: z["f_" + k] for k in meta["features"]}
             samples = z["samples"]
+            whisper = z["whisper"] if "whisper" in z else None
         return cls(sha256=meta["sha256"], samples=samples, sample_rate=meta["sample_rate"],
                    duration=meta["duration"], features=features, rate=meta["rate"],
                    language=meta["language"],
-                   phonemes=[(p, s, e) for p, s, e in meta["phonemes"]])
+                   phonemes=[(p, s, e) for p, s, e in meta["phonemes"]], whisper=whisper)
 
 
-def analyse_audio(path, *, language=None) -> AnalysedAudio:
+def analyse_audio(path, *, language=None, speech_features: bool = True,
+                  device: str | None = None) -> AnalysedAudio:
     """Decode ``path`` (any container PyAV reads; video files use their audio track) and
     compute features. ``language`` is an ISO code hint ("en", "zh", "cmn", ...); English
     also gets pocketsphinx phoneme timings when pocketsphinx is installed.
+    speech_features: also compute the Whisper features (on ``device``, default CPU).
 
-    Raises UndecodableMediaError (not media / no audio stream) or SilentAudioError.
+    Raises UndecodableMediaError (not media / no audio stream), SilentAudioError, or
+    MissingComponentError when the Whisper model or ctranslate2 is missing.
     """
     from .errors import SilentAudioError
 
@@ -114,6 +121,10 @@ def analyse_audio(path, *, language=None) -> AnalysedAudio:
         raise SilentAudioError("The audio is empty or silent, so there is no speech to lip-sync.")
     audio = analyse_samples(samples, language=language)
     audio.sha256 = sha.hexdigest()
+    if speech_features:
+        from .speech import whisper_features
+
+        audio.whisper = whisper_features(samples, device=device or "cpu")
     return audio
 
 
@@ -154,10 +165,32 @@ def compute_features(samples: np.ndarray) -> dict[str, np.ndarray]:
         parts["voicing"].append(voicing)
         parts["pitch"].append(pitch)
     out = {k: np.concatenate(v) for k, v in parts.items()}
-    energy = out["energy"]
-    loud = np.percentile(energy, 95)
-    out["speech"] = ((energy > loud - 30) & (energy > -60)).astype(np.float32)
+    out["speech"] = speech_gate(out["energy"]).astype(np.float32)
     return out
+
+
+def speech_gate(energy_db: np.ndarray) -> np.ndarray:
+    """The one speech/silence rule: (T,) dBFS levels -> (T,) bool, speech where the level is
+    within 30 dB of the recording's loud frames (95th percentile) and above -60 dBFS."""
+    loud = np.percentile(energy_db, 95) if len(energy_db) else 0.0
+    return (energy_db > loud - 30) & (energy_db > -60)
+
+
+def speech_activity(samples: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """(n_frames,) bool: video frame i (time i / fps) falls in speech (speech_gate on 10 ms
+    levels, any speech within the frame's 1 / fps)."""
+    n = samples.size // HOP_LENGTH + 1
+    levels = []
+    for start in range(0, n, BLOCK_FRAMES):
+        frames = _frames(samples, N_FFT, start, min(n, start + BLOCK_FRAMES))
+        rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+        levels.append(20 * np.log10(np.maximum(rms, 1e-5)))
+    gate = speech_gate(np.concatenate(levels)) if levels else np.zeros(0, bool)
+    t0 = (np.arange(n_frames) / fps * FEATURE_RATE).astype(int)
+    t1 = np.maximum(t0 + 1, (np.arange(1, n_frames + 1) / fps * FEATURE_RATE).astype(int))
+    csum = np.concatenate([[0], np.cumsum(gate)])
+    t0, t1 = np.clip(t0, 0, len(gate)), np.clip(t1, 0, len(gate))
+    return (csum[t1] - csum[t0]) > 0
 
 
 def _frames(x: np.ndarray, size: int, start: int = 0, stop: int | None = None) -> np.ndarray:

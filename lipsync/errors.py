@@ -49,3 +49,11 @@ class RenderCancelled(LipsyncError):
 
     code = "cancelled"
     default_message = "The render was cancelled."
+
+
+class MissingComponentError(LipsyncError):
+    """A package, model file or device the engine needs is not installed or not usable.
+    The message names it; nothing falls back silently to worse output."""
+
+    code = "missing_component"
+    default_message = "A component the lip-sync engine needs is missing."

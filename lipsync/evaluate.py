@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from . import landmarks as L
-from .media import SAMPLE_RATE, decode_audio, probe, read_frames
+from .constants import SAMPLE_RATE
+from .media import decode_audio, probe, read_frames
+from .sync import aligned_mouth, pearson, speech_energy, sync_from_series  # noqa: F401
 
 
 def mouth_shape_series(video_path, *, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -31,34 +33,6 @@ def mouth_shape_series(video_path, *, fps: float | None = None) -> tuple[np.ndar
     o = np.where(has, o, np.nan).astype(np.float32)
     w = np.where(has, w, np.nan).astype(np.float32)
     return o, w
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r over the positions where both are finite; nan when undefined."""
-    n = min(len(a), len(b))
-    a, b = np.asarray(a[:n], np.float64), np.asarray(b[:n], np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or a[ok].std() < 1e-9 or b[ok].std() < 1e-9:
-        return float("nan")
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
-
-
-# -- audio-visual sync ----------------------------------------------------------------------
-
-def speech_energy(audio: np.ndarray, fps: float, n_frames: int,
-                  sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Log energy in the speech band (300-3000 Hz) per video frame: (n_frames,) float32."""
-    from scipy.signal import butter, sosfiltfilt
-
-    sos = butter(4, [300, 3000], btype="band", fs=sample_rate, output="sos")
-    x = sosfiltfilt(sos, audio.astype(np.float64)) if len(audio) > 30 else audio
-    e = np.zeros(n_frames, np.float32)
-    for j in range(n_frames):
-        a = int(j / fps * sample_rate)
-        b = int((j + 1) / fps * sample_rate)
-        seg = x[a:b]
-        e[j] = np.log(np.mean(seg ** 2) + 1e-8) if len(seg) else np.log(1e-8)
-    return e
 
 
 def mouth_motion(video_path, *, size: int = 48) -> tuple[np.ndarray, np.ndarray, float]:
@@ -82,26 +56,11 @@ def mouth_motion(video_path, *, size: int = 48) -> tuple[np.ndarray, np.ndarray,
                 continue
             o, _, _ = L.mouth_measures(pts)
             opening.append(float(o))
-            crop = _aligned_mouth(rgb, pts, size)
+            crop = aligned_mouth(rgb, pts, size)
             crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
             motion.append(float(np.abs(crop - prev).mean()) if prev is not None else 0.0)
             prev = crop
     return np.array(motion, np.float32), np.array(opening, np.float32), info.fps
-
-
-def _aligned_mouth(rgb, pts, size):
-    """Mouth crop (size, size, 3) in the face's frame: centred between the mouth corners,
-    1.6 mouth widths wide, rotated upright."""
-    import cv2
-
-    u, v, iod = L.face_axes(pts)
-    c = (pts[61] + pts[291]) / 2
-    half = 0.8 * iod
-    src = np.float32([c - u * half - v * half, c + u * half - v * half, c - u * half + v * half])
-    dst = np.float32([[0, 0], [size, 0], [0, size]])
-    M = cv2.getAffineTransform(src, dst)
-    return cv2.warpAffine(rgb, M, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def sync_score(video_path, audio=None, *, max_lag: int = 5) -> dict:
@@ -117,38 +76,6 @@ def sync_score(video_path, audio=None, *, max_lag: int = 5) -> dict:
     elif not isinstance(audio, np.ndarray):
         audio = decode_audio(audio)
     return sync_from_series(motion, audio, fps, max_lag=max_lag)
-
-
-def sync_from_series(motion: np.ndarray, audio: np.ndarray, fps: float, *,
-                     max_lag: int = 5) -> dict:
-    """sync_score on a precomputed mouth-motion series (T,)."""
-    T = len(motion)
-    e = speech_energy(audio, fps, T)
-    # energy change drives mouth change: compare |d energy| with mouth motion
-    de = np.abs(np.diff(e, prepend=e[:1]))
-    m = motion.astype(np.float64)
-
-    def corr_at(sig, lag):
-        if lag >= 0:
-            a, b = m[lag:], sig[: T - lag]
-        else:
-            a, b = m[: T + lag], sig[-lag:]
-        return pearson(a, b)
-
-    rs = {lag: corr_at(de, lag) for lag in range(-max_lag, max_lag + 1)}
-    rs = {k: v for k, v in rs.items() if np.isfinite(v)}
-    if not rs:
-        return {"r": float("nan"), "lag": 0, "z": float("nan")}
-    lag = max(rs, key=rs.get)
-    r = rs[lag]
-    null = []
-    for s in range(max(2 * max_lag + 1, T // 20), T - 2 * max_lag - 1, max(1, T // 60)):
-        sh = np.roll(de, s)
-        null.append(max((corr_at(sh, k) for k in range(-max_lag, max_lag + 1)),
-                        key=lambda x: x if np.isfinite(x) else -9))
-    null = np.array([x for x in null if np.isfinite(x)])
-    z = float((r - null.mean()) / (null.std() + 1e-6)) if len(null) > 3 else float("nan")
-    return {"r": float(r), "lag": int(lag), "z": z}
 
 
 # -- fidelity -------------------------------------------------------------------------------
@@ -183,41 +110,69 @@ def fidelity(output_path, template, *, max_frames: int | None = None) -> dict:
 
 # -- self-reenactment ------------------------------------------------------------------------
 
-def self_reenactment(clip_path, engine="default", *, device=None, workdir=None) -> dict:
-    """Cut a real talking clip in half; render the first half driven by the second half's
-    audio; correlate the output's mouth shape with the real second half's, per frame, lag 0.
-
-    Returns dict(r_opening, r_width, frames, output) (r = Pearson).
-    """
-    from .engines import load_engine
+def cut_halves(clip_path, workdir) -> tuple[Path, Path, float]:
+    """Write the first and second half of a clip (video + its own audio) as two mp4s."""
     from .media import VideoWriter
-    from .prepare import prepare_template
 
     info = probe(clip_path)
     fps = info.fps
     audio = decode_audio(clip_path)
-    n = sum(1 for _ in read_frames(clip_path))
-    half = n // 2
-    with tempfile.TemporaryDirectory(dir=workdir) as d:
-        d = Path(d)
-        first, second = d / "first.mp4", d / "second.mp4"
-        a0 = int(half / fps * SAMPLE_RATE)
-        a1 = int(2 * half / fps * SAMPLE_RATE)
-        for path, lo, hi, alo, ahi in ((first, 0, half, 0, a0), (second, half, 2 * half, a0, a1)):
-            with VideoWriter(path, info.width, info.height, fps, audio=audio[alo:ahi],
-                             preset="ultrafast", crf=16) as w:
-                for i, rgb in enumerate(read_frames(clip_path)):
-                    if i >= hi:
-                        break
-                    if i >= lo:
-                        w.write(rgb)
-        eng = engine if hasattr(engine, "render") else load_engine(engine, device=device)
-        from .audio import analyse_audio
+    frames = list(read_frames(clip_path))
+    half = len(frames) // 2
+    d = Path(workdir)
+    first, second = d / "first.mp4", d / "second.mp4"
+    a0 = int(round(half / fps * SAMPLE_RATE))
+    a1 = int(round(2 * half / fps * SAMPLE_RATE))
+    for path, lo, hi, alo, ahi in ((first, 0, half, 0, a0), (second, half, 2 * half, a0, a1)):
+        with VideoWriter(path, info.width, info.height, fps, audio=audio[alo:ahi],
+                         preset="ultrafast", crf=16) as w:
+            for rgb in frames[lo:hi]:
+                w.write(rgb)
+    return first, second, fps
 
+
+def compare_mouths(output, reference, *, max_lag: int = 3) -> dict:
+    """Per-frame mouth agreement of a video with a reference video of the same length:
+    opening, width and motion Pearson r at lag 0, the opening's best lag in +-max_lag frames
+    (positive: output late) with its r, and the opening's nRMSE (RMSE / reference std)."""
+    o_out, w_out = mouth_shape_series(output)
+    o_ref, w_ref = mouth_shape_series(reference)
+    m_out = mouth_motion(output)[0]
+    m_ref = mouth_motion(reference)[0]
+    n = min(len(o_out), len(o_ref))
+    o_out, o_ref, w_out, w_ref = o_out[:n], o_ref[:n], w_out[:n], w_ref[:n]
+
+    def at(lag):
+        if lag >= 0:
+            return pearson(o_out[lag:], o_ref[: n - lag])
+        return pearson(o_out[: n + lag], o_ref[-lag:])
+
+    lags = {k: at(k) for k in range(-max_lag, max_lag + 1)}
+    finite = {k: v for k, v in lags.items() if np.isfinite(v)}
+    best = max(finite, key=finite.get) if finite else 0
+    ok = np.isfinite(o_out) & np.isfinite(o_ref)
+    nrmse = float(np.sqrt(np.mean((o_out[ok] - o_ref[ok]) ** 2)) / max(float(np.std(o_ref[ok])), 1e-6))
+    return {"opening": pearson(o_out, o_ref), "width": pearson(w_out, w_ref),
+            "motion": pearson(m_out[1:n], m_ref[1:n]), "best_lag": int(best),
+            "opening_best": float(finite.get(best, float("nan"))), "nrmse": nrmse, "frames": n}
+
+
+def self_reenactment(clip_path, engine="default", *, device=None, workdir=None) -> dict:
+    """Cut a real talking clip in half; render the first half driven by the second half's
+    audio; compare the output's mouth per frame with the real second half
+    (compare_mouths), and its fidelity outside the lower face with the template."""
+    from .audio import analyse_audio
+    from .engines import load_engine
+    from .prepare import prepare_template
+
+    with tempfile.TemporaryDirectory(dir=workdir) as d:
+        first, second, fps = cut_halves(clip_path, d)
+        eng = engine if hasattr(engine, "render") else load_engine(engine, device=device)
         tpl = prepare_template(first, cache_dir=d)
-        out = d / "out.mp4"
+        out = Path(d) / "out.mp4"
         eng.render(tpl, analyse_audio(second), out, fps=fps)
-        o_out, w_out = mouth_shape_series(out)
-        o_ref, w_ref = mouth_shape_series(second)
-    return {"r_opening": pearson(o_out, o_ref), "r_width": pearson(w_out, w_ref),
-            "frames": int(min(len(o_out), len(o_ref)))}
+        row = compare_mouths(out, second)
+        row["psnr_outside"] = fidelity(out, tpl)["psnr_outside"]
+        row["adapted"] = tpl.speaker_weights is not None
+    row["r_opening"], row["r_width"] = row["opening"], row["width"]
+    return row

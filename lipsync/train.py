@@ -1,145 +1,184 @@
-"""Train the audio -> mouth motion model.
+"""Offline: fit the lip-shape basis and the generic audio -> shape read-out.
 
-    python -m lipsync.train                       # writes lipsync/weights/motion.pt
-    python -m lipsync.train --holdout face_square_2.mp4 --out var/motion-loo2.pt
+    python -m lipsync.train            # writes lipsync/weights/mouth.npz, prints validation
 
-Data: synthetic espeak-ng speech in 7 languages with phoneme-derived viseme targets
-(lipsync.visemes) plus the real clips in ../shared/media with FaceMesh targets. Everything
-is seeded; on the same library versions the weights come out the same.
+Data: the real clips of lipsync.corpus (FaceMesh shapes + Whisper features of their own audio),
+without lipsync.corpus.HOLDOUT.  The ridge penalty is chosen by leave-one-clip-out over the
+training clips only; the held-out clips are measured once at the end and never tuned on.
+Deterministic: the same data and library versions give the same weights.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import pickle
 import time
 
 import numpy as np
 
-from . import dataset
+from . import corpus
+from . import shape as S
+from .mouth_model import ADAPT_MIN_SECONDS, DEFAULT_WEIGHTS, MouthModel
+from .shape import ShapeBasis
 
-NET = {"n_in": 81, "channels": 96, "dilations": [1, 2, 4, 8, 4], "dropout": 0.1}
-
-
-def synthetic_data(n_per_lang, seed, langs=None):
-    """Cached synthetic corpus (generation is deterministic for the arguments)."""
-    langs = langs or list(dataset.SENTENCES)
-    key = hashlib.sha1(repr((n_per_lang, seed, langs, "v3")).encode()).hexdigest()[:12]
-    path = dataset.CACHE / f"synth-{key}.pkl"
-    if path.exists():
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    data = dataset.synthetic_corpus(n_per_lang, seed=seed, langs=langs)
-    dataset.CACHE.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        pickle.dump(data, f)
-    return data
+FEATURE_DIMS = 128
+RIDGES = (1000.0, 3000.0, 10000.0, 30000.0)
+ADAPT_STRENGTHS = (30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 
 
-def _batch(examples, probs, rng, size, length):
-    x = np.zeros((size, examples[0][0].shape[1], length), np.float32)
-    y = np.zeros((size, 2, length), np.float32)
-    w = np.zeros((size, length), np.float32)
-    for b in range(size):
-        feats, targ, weight = examples[rng.choice(len(examples), p=probs)]
-        n = feats.shape[0]
-        start = rng.integers(0, max(1, n - length + 1))
-        m = min(length, n - start)
-        x[b, :, :m] = feats[start:start + m].T
-        y[b, :, :m] = targ[start:start + m].T
-        w[b, :m] = weight[start:start + m]
-    return x, y, w
+def clip_targets(clip: corpus.Clip):
+    """(shapes (T, P, 2), mean (P, 2), valid (T,))."""
+    shapes = S.to_face(clip.landmarks)
+    valid = clip.has_face.copy()
+    return shapes, S.robust_mean(shapes, valid), valid
 
 
-def train(*, holdout=(), n_per_lang=120, steps=1200, seed=0, langs=None, real=True,
-          real_share=0.3, threads=1, log=print):
-    """Returns (net, info). holdout: real clip names kept out of training."""
-    import torch
-
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    rng = np.random.default_rng(seed)
-    t0 = time.time()
-    synth = synthetic_data(n_per_lang, seed, langs)
-    reals = [dataset.real_clip(c) for c in dataset.REAL_CLIPS if real and c not in holdout]
-    log(f"data: {len(synth)} synthetic utterances, {len(reals)} real clips "
-        f"({time.time() - t0:.0f} s)")
-    examples = synth + reals
-    lens = np.array([e[0].shape[0] for e in examples], np.float64)
-    probs = lens.copy()
-    probs[: len(synth)] *= (1 - real_share if reals else 1.0) / lens[: len(synth)].sum()
-    if reals:
-        probs[len(synth):] *= real_share / lens[len(synth):].sum()
-    probs /= probs.sum()
-
-    from .motion import build_net
-
-    net = build_net(**NET)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps,
-                                                pct_start=0.1)
-    net.train()
-    for step in range(steps):
-        x, y, w = (torch.from_numpy(a) for a in _batch(examples, probs, rng, 16, 256))
-        pred = net(x)
-        mse = ((pred - y) ** 2 * w[:, None]).sum((0, 2)) / w.sum().clamp(min=1)
-        # targets are ~0.1 in size: scale the MSE to order 1 so it balances the r term
-        loss = 100 * (mse[0] + 0.5 * mse[1]) + 0.3 * (1 - _corr(pred[:, 0], y[:, 0], w)).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            log(f"step {step:5d} loss {loss.item():.4f} mse open {mse[0].item():.4f} "
-                f"width {mse[1].item():.4f} ({time.time() - t0:.0f} s)", flush=True)
-    net.eval()
-    info = {"holdout": list(holdout), "n_per_lang": n_per_lang, "steps": steps, "seed": seed,
-            "langs": langs or list(dataset.SENTENCES), "real": real,
-            "train_seconds": round(time.time() - t0, 1)}
-    return net, info
+def pearson(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or a[ok].std() < 1e-9 or b[ok].std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def _corr(a, b, w):
-    """Weighted Pearson r per row of (B, T) tensors."""
-    s = w.sum(1, keepdim=True).clamp(min=1)
-    am = a - (a * w).sum(1, keepdim=True) / s
-    bm = b - (b * w).sum(1, keepdim=True) / s
-    cov = (am * bm * w).sum(1)
-    return cov / ((am ** 2 * w).sum(1).sqrt() * (bm ** 2 * w).sum(1).sqrt() + 1e-6)
+def shape_scores(pred_coeffs, basis, mean, shapes, valid) -> dict:
+    """Opening / width r and opening nRMSE of predicted coefficients vs tracked shapes."""
+    pred = basis.decode(pred_coeffs, mean)
+    o_p, o_t = S.opening(pred), S.opening(shapes)
+    w_p, w_t = S.width(pred), S.width(shapes)
+    v = valid
+    nrmse = float(np.sqrt(np.mean((o_p[v] - o_t[v]) ** 2)) / max(o_t[v].std(), 1e-6))
+    return {"opening": pearson(o_p[v], o_t[v]), "width": pearson(w_p[v], w_t[v]),
+            "nrmse": nrmse}
 
 
-def save(net, info, path):
-    import os
+def fit(names, *, log=print) -> MouthModel:
+    clips = [corpus.load_clip(n) for n in names]
+    targets = [clip_targets(c) for c in clips]
+    devs = np.concatenate([(s - m)[v] for s, m, v in targets])
+    basis = ShapeBasis.fit(devs)
+    log(f"basis: {basis.k} components explain "
+        f"{(basis.scale ** 2).sum() / (devs.reshape(len(devs), -1).var(0).sum()):.3f} of the variance")
+    feats = np.concatenate([c.whisper for c in clips])
+    mu, sd = feats.mean(0), feats.std(0) + 1e-3
+    z = (feats - mu) / sd
+    _, _, vt = np.linalg.svd(z[:: 2] - z[:: 2].mean(0), full_matrices=False)
+    proj = vt[:FEATURE_DIMS].T.astype(np.float32)
+    model = MouthModel(mu.astype(np.float32), sd.astype(np.float32), proj, None, basis, 0.0,
+                       0.0, {})
+    Xs, Ys = [], []
+    for c, (s, m, v) in zip(clips, targets):
+        X = model.design(c.whisper, c.fps, len(s))
+        Y = basis.encode(s, m)
+        Xs.append(X[v].astype(np.float64))
+        Ys.append(Y[v].astype(np.float64))
 
-    import torch
+    def solve(idx, lam):
+        X = np.concatenate([Xs[i] for i in idx])
+        Y = np.concatenate([Ys[i] for i in idx])
+        reg = lam * np.eye(X.shape[1])
+        reg[-1, -1] = 0.0  # the bias is not penalised
+        return np.linalg.solve(X.T @ X + reg, X.T @ Y)
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save({"config": {"net": NET, "features": "logmel80-norm+energy", "rate": 100.0},
-                "info": info, "state_dict": net.state_dict()}, path)
+    # leave-one-clip-out over the training clips for the ridge penalty
+    best = None
+    for lam in RIDGES:
+        rs = []
+        for i in range(len(clips)):
+            W = solve([j for j in range(len(clips)) if j != i], lam)
+            s, m, v = targets[i]
+            rs.append(shape_scores(model.design(clips[i].whisper, clips[i].fps, len(s)) @ W,
+                                   basis, m, s, v)["opening"])
+        score = float(np.nanmean(rs))
+        log(f"ridge {lam:g}: leave-one-clip-out opening r {score:.3f}")
+        if best is None or score > best[0]:
+            best = (score, lam)
+    lam = best[1]
+    # Ridge shrinks: its predictions move the mouth far less than people do, which reads as
+    # mumbling.  Each coefficient's read-out is scaled so that leave-one-clip-out predictions
+    # spread as much as the tracked shapes (correlations are unchanged by this).
+    pred = np.concatenate([Xs[i] @ solve([j for j in range(len(clips)) if j != i], lam)
+                           for i in range(len(clips))])
+    truth = np.concatenate(Ys)
+    gain = np.clip(truth.std(0) / np.maximum(pred.std(0), 1e-9), 1.0, 4.0)
+    log("read-out gain per coefficient: " + " ".join(f"{g:.2f}" for g in gain))
+    model.weights = (solve(range(len(clips)), lam) * gain[None, :]).astype(np.float32)
+    model.ridge = lam
+    # adaptation strength: for each long training clip, a generic model without that clip,
+    # adapted on the clip's first half, scored on its second half
+    long = [i for i, c in enumerate(clips) if len(targets[i][0]) / c.fps >= 2 * ADAPT_MIN_SECONDS]
+    loo = {i: (solve([j for j in range(len(clips)) if j != i], lam) * gain[None, :]).astype(np.float32)
+           for i in long}
+    full = model.weights
+    best_a = None
+    for a in ADAPT_STRENGTHS:
+        model.adapt_strength = a
+        rs = []
+        for i in long:
+            model.weights = loo[i]
+            s, _, v = targets[i]
+            rs.append(_half_adapt_score(model, clips[i], s, v)["opening"])
+        score = float(np.nanmean(rs)) if rs else float("nan")
+        log(f"adapt strength {a:g}: adapted on first halves, opening r on second halves "
+            f"{score:.3f} ({len(rs)} clips, generic models without them)")
+        if best_a is None or score > best_a[0]:
+            best_a = (score, a)
+    model.weights = full
+    model.adapt_strength = best_a[1]
+    model.info = {"trained_on": list(names), "held_out": list(corpus.HOLDOUT), "ridge": lam,
+                  "gain": [float(g) for g in gain],
+                  "adapt_strength": model.adapt_strength, "feature_dims": FEATURE_DIMS,
+                  "loo_opening_r": best[0]}
+    return model
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m lipsync.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(dataset.REPO / "lipsync" / "weights" / "motion.pt"))
-    p.add_argument("--holdout", action="append", default=[],
-                   help="real clip name to keep out of training (repeatable)")
-    p.add_argument("--no-real", action="store_true", help="synthetic speech only")
-    p.add_argument("--langs", help="comma-separated espeak languages (default: all)")
-    p.add_argument("--steps", type=int, default=1200)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1 is fastest on a busy 2-core machine)")
-    p.add_argument("--per-lang", type=int, default=120)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    net, info = train(holdout=a.holdout, n_per_lang=a.per_lang, steps=a.steps, seed=a.seed,
-                      langs=a.langs.split(",") if a.langs else None, real=not a.no_real,
-                      threads=a.threads)
-    save(net, info, a.out)
-    print(f"wrote {a.out}")
+def _half_adapt_score(model, clip, shapes, valid, adapt=True, rule=False) -> dict:
+    """Adapt on the first half (the template), predict the second (its mean from the first
+    half only, as a template would know it).  rule: adapt only where preparation would (at
+    least ADAPT_MIN_SECONDS of speech with a face in the first half)."""
+    from .audio import speech_activity
+
+    n = len(shapes)
+    h = n // 2
+    a50 = int(h / clip.fps * 50)
+    first_mean = S.robust_mean(shapes[:h], valid[:h])
+    W = None
+    if rule:
+        speech = speech_activity(clip.samples[: int(h / clip.fps * 16000)], clip.fps, h)
+        valid_fit = valid[:h] & speech
+        adapt = adapt and valid_fit.sum() / clip.fps >= ADAPT_MIN_SECONDS
+    if adapt:
+        coeffs = model.basis.encode(shapes[:h], first_mean)
+        W = model.adapt(clip.whisper[:a50], clip.fps, coeffs, valid[:h])
+    pred = model.predict(clip.whisper[a50:], clip.fps, n - h, weights=W)
+    return shape_scores(pred, model.basis, first_mean, shapes[h:], valid[h:])
+
+
+def validate(model: MouthModel, names, *, log=print) -> list[dict]:
+    rows = []
+    for n in names:
+        c = corpus.load_clip(n)
+        s, m, v = clip_targets(c)
+        gen = _half_adapt_score(model, c, s, v, adapt=False)
+        ada = _half_adapt_score(model, c, s, v, adapt=True, rule=True)
+        rows.append({"clip": n, "seconds": len(s) / c.fps, "generic": gen, "adapted": ada})
+        log(f"{n:45s} {len(s) / c.fps:5.1f} s  generic opening r {gen['opening']:.2f} width "
+            f"{gen['width']:.2f} | as rendered (adapted when the first half has >= {ADAPT_MIN_SECONDS:g} s "
+            f"of speech) {ada['opening']:.2f} / {ada['width']:.2f}")
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lipsync.train")
+    ap.add_argument("--out", default=str(DEFAULT_WEIGHTS))
+    a = ap.parse_args(argv)
+    t = time.perf_counter()
+    model = fit(corpus.training_clips())
+    print("held-out clips (never fitted or tuned on):")
+    validate(model, corpus.HOLDOUT)
+    model.save(a.out)
+    print(f"wrote {a.out} in {time.perf_counter() - t:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,7 @@
 """Pluggable render engines behind one interface: ``load_engine(name)``.
 
-"default": CPU landmark-warp renderer driven by lipsync.motion's audio->mouth model.
+"default": Whisper features -> lip shapes -> the template's own mouths, warped and blended.
+"energy": the same renderer driven by speech loudness only (explicit, for tests and comparisons).
 "wav2lip": a Wav2Lip-compatible generator loaded from a user-supplied checkpoint.
 """
 
@@ -10,6 +11,7 @@ from .base import Engine, RenderResult, energy_track
 
 ENGINES = {
     "default": ("lipsync.engines.default", "DefaultEngine"),
+    "energy": ("lipsync.engines.energy", "EnergyEngine"),
     "wav2lip": ("lipsync.engines.wav2lip", "Wav2LipEngine"),
 }
 
@@ -33,10 +35,10 @@ def load_engine(name: str = "default", *, device: str | None = None, **options) 
 
 def default_device() -> str:
     try:
-        import torch
+        import ctranslate2
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except Exception:
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except ImportError:
         return "cpu"
 
 

@@ -1,7 +1,7 @@
 """The engine interface and the shared render pipeline.
 
-An engine supplies two things: a mouth track for the audio (``mouth_track``) and a per-frame
-function that re-renders the mouth of one template frame (``frame_renderer``).  The pipeline
+An engine supplies a per-frame function that re-renders the mouth of one template frame for
+the audio (``frame_renderer``).  The pipeline
 around them (length alignment, streaming decode/encode, progress, cancel, atomic output,
 timings, cheap sync estimate) is the same for every engine.
 """
@@ -38,8 +38,8 @@ class RenderResult:
 
 def energy_track(audio, fps: float, n_frames: int):
     """A crude mouth track from speech-band loudness: opening follows the energy envelope.
-    Used when no motion model is available; (opening, width) arrays of shape (n_frames,)."""
-    from ..evaluate import speech_energy
+    Only the explicit "energy" engine uses it; (opening, width) arrays of shape (n_frames,)."""
+    from ..sync import speech_energy
 
     e = speech_energy(audio.samples, fps, n_frames, audio.sample_rate)
     lo, hi = np.percentile(e, 20), np.percentile(e, 98)
@@ -48,7 +48,7 @@ def energy_track(audio, fps: float, n_frames: int):
 
 
 class Engine:
-    """Base class: subclasses set ``name`` and implement mouth_track + frame_renderer."""
+    """Base class: subclasses set ``name`` and implement frame_renderer."""
 
     name = "base"
 
@@ -57,10 +57,6 @@ class Engine:
         self.options = options
 
     # -- to implement -------------------------------------------------------------------
-    def mouth_track(self, audio, fps: float, n_frames: int):
-        """(opening (n,), width (n,)) float32 at fps: see lipsync.motion.MouthTrack."""
-        return energy_track(audio, fps, n_frames)
-
     def frame_renderer(self, template, audio, fps: float, n_frames: int):
         """A callable (frame, template_index, output_index) -> frame for face frames."""
         raise NotImplementedError
@@ -167,7 +163,7 @@ class Engine:
         timings["finalise"] = t_close
         sync = {"r": None, "lag": None}
         if faces >= 10:
-            from ..evaluate import sync_from_series
+            from ..sync import sync_from_series
 
             s = sync_from_series(motion, samples, out_fps)
             if np.isfinite(s["r"]):
@@ -181,6 +177,6 @@ class Engine:
 def _sync_crop(frame, lm, size: int = 32):
     import cv2
 
-    from ..evaluate import _aligned_mouth
+    from ..sync import aligned_mouth
 
-    return cv2.cvtColor(_aligned_mouth(frame, lm, size), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.cvtColor(aligned_mouth(frame, lm, size), cv2.COLOR_RGB2GRAY).astype(np.float32)

