@@ -73,7 +73,16 @@ def main():
     if a.quick:
         speech = speech[:1]
     engine = load_engine(a.engine, device=a.device)
-    audios = {p: analyse_audio(p) for p in speech}
+    if engine.name != a.engine:  # measure the engine named, never a stand-in
+        raise SystemExit(f"asked for engine {a.engine!r} but loaded {engine.name!r}")
+    audios, feature_s = {}, {}
+    for p in speech:
+        t = time.perf_counter()
+        audios[p] = analyse_audio(p, device=a.device)
+        feature_s[p] = time.perf_counter() - t
+    for p, au in audios.items():
+        print(f"audio analysis incl. Whisper features, {p.name}: {feature_s[p]:.2f} s for "
+              f"{au.duration:.1f} s of audio (once per batch, shared by every template)")
     # warm-up: one-time imports (torch, scipy.signal) and model loading are not per-render costs
     warm = prepare_template(MEDIA / "face_square_3.mp4", cache_dir=work)
     engine.render(warm, audios[speech[0]], work / "warm.mp4")

@@ -251,13 +251,23 @@ ERRORS = {code: ErrorEnvelopeSerializer for code in (400, 401, 403, 404, 409, 42
 
 class TemplateSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    fitness = serializers.SerializerMethodField(
+        help_text="The engine's verdict on the template's mouths once prepared: ok, note codes "
+                  "(never_open, rarely_open, no_teeth) with advice in the request's language, the share "
+                  "of open frames and of frames showing teeth, seconds of speech, and whether the "
+                  "engine adapted to this speaker.")
 
     class Meta:
         model = Template
         fields = ["id", "name", "tags", "created", "original_filename", "size_bytes", "duration", "fps",
                   "variable_frame_rate", "width", "height", "rotation", "video_codec", "has_audio",
-                  "prep_status", "prep_error", "url"]
+                  "prep_status", "prep_error", "fitness", "url"]
         read_only_fields = fields
+
+    def get_fitness(self, obj) -> dict | None:
+        if not obj.prep_fitness:
+            return None
+        return {**obj.prep_fitness, "advice": obj.fitness_texts}
 
     def get_url(self, obj) -> str:
         return _abs(self.context["request"], "api_template_detail", obj.pk)

@@ -40,6 +40,22 @@ def error_text(code: str, fallback: str) -> str:
     return str(known[code]) if code in known else fallback
 
 
+FITNESS_NOTES = {
+    "never_open": _("The presenter's mouth never opens in this video, so open vowels will look drawn "
+                    "rather than real. Record the presenter speaking, not silent or smiling."),
+    "rarely_open": _("The presenter's mouth is open in very few frames. A clip where the presenter talks "
+                     "naturally for 10 seconds or more renders better."),
+    "no_teeth": _("The teeth are never visible, so open mouths will show no teeth. Record the presenter "
+                  "speaking clearly, facing the camera, in good light."),
+}
+
+
+def fitness_texts(fitness: dict) -> list[str]:
+    """The user-facing advice for a template's fitness note codes (lipsync.mouth_index), in
+    the active language."""
+    return [str(FITNESS_NOTES[c]) for c in (fitness or {}).get("notes", []) if c in FITNESS_NOTES]
+
+
 class Template(models.Model):
     """A presenter video in a team's library."""
 
@@ -77,6 +93,13 @@ class Template(models.Model):
     prep_status = models.CharField(max_length=10, choices=Prep.choices, default=Prep.PENDING)
     prep_error = models.TextField(blank=True)
     prep_face_fraction = models.FloatField(null=True, blank=True)
+    # the engine's verdict on the template's mouths: {"ok", "notes": [codes], "open_share",
+    # "teeth_share", "speech_seconds", "speaker_adapted"}; {} until prepared
+    prep_fitness = models.JSONField(default=dict, blank=True)
+
+    @property
+    def fitness_texts(self) -> list[str]:
+        return fitness_texts(self.prep_fitness)
 
     class Meta:
         ordering = ["-created"]

@@ -263,7 +263,13 @@ def template_prepare(*, template_id) -> Template | None:
             prep_status=Template.Prep.FAILED, prep_error=_("Preparation failed because of a server problem. Try again later."))
         raise
     else:
-        fields = {"prep_status": Template.Prep.READY, "prep_face_fraction": float(prepared.face_fraction)}
+        fitness = prepared.fitness
+        fields = {"prep_status": Template.Prep.READY, "prep_face_fraction": float(prepared.face_fraction),
+                  "prep_fitness": {"ok": bool(fitness["ok"]), "notes": list(fitness["notes"]),
+                                   "open_share": round(float(fitness["open_share"]), 3),
+                                   "teeth_share": round(float(fitness["teeth_share"]), 3),
+                                   "speech_seconds": round(float(prepared.speech_seconds), 2),
+                                   "speaker_adapted": prepared.speaker_weights is not None}}
     Template.objects.filter(pk=template.pk).update(**fields)
     template.refresh_from_db()
     return template

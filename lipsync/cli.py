@@ -88,8 +88,13 @@ def cmd_prepare(a) -> int:
                                use_cache=not a.force)
     finally:
         bar.done()
+    fitness = tpl.fitness
     print(json.dumps({"frames": tpl.n_frames, "fps": tpl.fps, "face_fraction": tpl.face_fraction,
                       "width": tpl.width_px, "height": tpl.height_px,
+                      "speech_seconds": round(tpl.speech_seconds, 2),
+                      "speaker_adapted": tpl.speaker_weights is not None,
+                      "fitness": {"ok": fitness["ok"], "notes": fitness["notes"],
+                                  "texts": fitness["texts"]},
                       "seconds": round(tpl.timings.get("prepare", 0.0), 3)}))
     return 0
 
@@ -122,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--template", required=True)
     r.add_argument("--audio", required=True)
     r.add_argument("--out", required=True)
-    r.add_argument("--engine", default="default")
+    r.add_argument("--engine", default="default",
+                   help="default (speech features -> lip shapes), energy (loudness only, for "
+                        "comparisons) or wav2lip (needs --checkpoint)")
     r.add_argument("--device", choices=["cpu", "cuda"], default=None)
     r.add_argument("--fps", type=float, default=None)
     r.add_argument("--checkpoint", default=None, help="model checkpoint (wav2lip engine)")

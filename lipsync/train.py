@@ -68,9 +68,12 @@ def fit(names, *, log=print) -> MouthModel:
     Xs, Ys = [], []
     for c, (s, m, v) in zip(clips, targets):
         X = model.design(c.whisper, c.fps, len(s))
-        Y = basis.encode(s, m)
+        Y = basis.encode(s, m)[v].astype(np.float64)
+        # every speaker counts alike: each clip's coefficients are brought to the common
+        # spread (people who move their mouth a lot would otherwise dominate the fit)
+        Y = Y / (Y.std(0, keepdims=True) + 1e-6) * basis.scale
         Xs.append(X[v].astype(np.float64))
-        Ys.append(Y[v].astype(np.float64))
+        Ys.append(Y)
 
     def solve(idx, lam):
         X = np.concatenate([Xs[i] for i in idx])

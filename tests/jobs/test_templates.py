@@ -195,3 +195,47 @@ def test_preparation_on_the_prep_queue(cast, media_dir, redis_conn, tmp_path):
     bad.refresh_from_db()
     assert good.prep_status == "ready" and good.prep_face_fraction > 0.9
     assert bad.prep_status == "failed" and "No face" in bad.prep_error
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_preparation_records_template_fitness(client, cast, media_dir, redis_conn, tmp_path):
+    """A presenter who speaks gets a clean verdict; one whose mouth never opens gets advice on
+    the template page and in the API, in the viewer's language."""
+    import django_rq
+    import numpy as np
+    from rq import SimpleWorker
+
+    from lipsync.media import VideoWriter, read_frames
+    from lipsync import landmarks as L
+
+    frames = [f for _, f in zip(range(125), read_frames(media_dir / "face_square_3.mp4"))]
+    with L.FaceTracker() as tracker:
+        openings = [float(L.mouth_measures(tracker(f))[0]) for f in frames]
+    shut = frames[int(np.argmin(openings))]
+    still = tmp_path / "still.mp4"
+    with VideoWriter(still, 590, 590, 25.0, audio=np.zeros(2 * 16000, np.float32)) as w:
+        for _ in range(50):
+            w.write(shut)
+    good = services.template_upload(team=cast.acme, user=cast.alice, uploaded_file=upload_of(media_dir / "face_square_2.mp4"))
+    mute = services.template_upload(team=cast.acme, user=cast.alice, uploaded_file=upload_of(still))
+    queue = django_rq.get_queue("prep")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    good.refresh_from_db()
+    mute.refresh_from_db()
+    assert good.prep_status == mute.prep_status == "ready"
+    assert good.prep_fitness["ok"] and good.prep_fitness["notes"] == []
+    assert "never_open" in mute.prep_fitness["notes"] and not mute.prep_fitness["speaker_adapted"]
+
+    client.force_login(cast.bob)
+    page = client.get(reverse("template_detail", args=[mute.pk])).content.decode()
+    assert 'id="template-fitness-advice"' in page and "never opens" in page
+    assert 'id="template-fitness-advice"' not in client.get(reverse("template_detail", args=[good.pk])).content.decode()
+    page_zh = client.get(reverse("template_detail", args=[mute.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'id="template-fitness-advice"' in page_zh and "never opens" not in page_zh
+
+    from accounts.api_keys import apikey_create
+
+    _, token = apikey_create(team=cast.acme, name="t", created_by=cast.alice)
+    body = client.get(f"/api/v1/templates/{mute.pk}/", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert "never_open" in body["fitness"]["notes"] and "never opens" in body["fitness"]["advice"][0]
