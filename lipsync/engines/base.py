@@ -8,6 +8,9 @@ timings, cheap sync estimate) is the same for every engine.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,100 @@ from .. import align
 from ..errors import RenderCancelled, SilentAudioError
 from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent, read_frames
 
-BATCH = 8  # frames between polls of cancelled() and progress updates
+BATCH = 8        # frames between polls of cancelled() and progress updates
+PIPE_DEPTH = 6   # frames queued between decode -> mouth -> encode (memory: 2 x this many frames)
+
+
+def x264_preset() -> str:
+    """The libx264 preset: LIPSYNC_X264_PRESET when an operator set one (e.g. "veryfast" for
+    smaller files at more CPU, docs/BENCHMARKS.md), else media.X264_PRESET."""
+    import os
+
+    return os.environ.get("LIPSYNC_X264_PRESET") or X264_PRESET
+
+
+def pipeline(n: int, fetch: Callable, process: Callable, write: Callable) -> dict[str, float]:
+    """Run fetch(j) -> (i, frame) in a decode thread, process(j, i, frame) -> frame in the
+    calling thread and write(frame) in an encode thread, for j in range(n), in order, with
+    bounded queues between them (PyAV, cv2 and numpy release the GIL, so the stages overlap).
+    An exception in any stage stops the others and is raised here; so is one from process
+    (e.g. RenderCancelled).  Returns each stage's busy seconds {"fetch", "process", "write"}."""
+    q_in: queue.Queue = queue.Queue(maxsize=PIPE_DEPTH)
+    q_out: queue.Queue = queue.Queue(maxsize=PIPE_DEPTH)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    busy = {"fetch": 0.0, "process": 0.0, "write": 0.0}
+    done = object()
+
+    def put(q, item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(q):
+        while not stop.is_set():
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        return done
+
+    def decoder():
+        try:
+            for j in range(n):
+                t = time.perf_counter()
+                i, frame = fetch(j)
+                busy["fetch"] += time.perf_counter() - t
+                if not put(q_in, (j, i, frame)):
+                    return
+            put(q_in, done)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            errors.append(e)
+            stop.set()
+
+    def encoder():
+        try:
+            while True:
+                item = get(q_out)
+                if item is done:
+                    return
+                t = time.perf_counter()
+                write(item)
+                busy["write"] += time.perf_counter() - t
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=decoder, name="lipsync-decode", daemon=True),
+               threading.Thread(target=encoder, name="lipsync-encode", daemon=True)]
+    for th in threads:
+        th.start()
+    try:
+        while True:
+            item = get(q_in)
+            if item is done:
+                break
+            j, i, frame = item
+            t = time.perf_counter()
+            frame = process(j, i, frame)
+            busy["process"] += time.perf_counter() - t
+            if not put(q_out, frame):
+                break
+        put(q_out, done)
+        for th in threads:
+            th.join()
+    except BaseException:
+        stop.set()
+        for th in threads:
+            th.join()
+        raise
+    if errors:
+        raise errors[0]
+    return busy
 
 
 @dataclass
@@ -31,8 +127,9 @@ class RenderResult:
     width: int
     height: int
     face_fraction: float       # frames with a tracked face / all frames
-    sync_score: float | None   # lipsync.evaluate sync r at best lag
+    sync_score: float | None   # lipsync.sync r at best lag
     sync_lag: int | None       # frames
+    sync_z: float | None       # that r against shifted audio (z-score; >= 2: clearly in sync)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
@@ -104,74 +201,71 @@ class Engine:
         W, H = template.width_px, template.height_px
         frames = FrameSpool(read_frames(template.video_path, fps=template.fps),
                             spool=not align.is_monotonic(idx))
-        t_decode = t_render = 0.0
         motion = np.full(n_out, np.nan, np.float32)
-        prev_crop = None
-        faces = 0
-        writer = VideoWriter(out_path, W, H, out_fps, audio=mux_audio, audio_rate=mux_rate,
-                             preset=preset or X264_PRESET, crf=X264_CRF if crf is None else crf)
+        state = {"prev_crop": None, "faces": 0}
+
+        def fetch(j: int):
+            i = int(idx[j])
+            try:
+                return i, frames.get(i)
+            except IndexError:  # the stream ended early: hold its last frame
+                return min(i, len(frames) - 1), frames.get(len(frames) - 1)
+
+        def process(j: int, i: int, frame: np.ndarray) -> np.ndarray:
+            if j % BATCH == 0:
+                check()
+                report(j / n_out, "rendering")
+            if i >= template.n_frames or not template.has_face[i]:
+                state["prev_crop"] = None   # no face: the frame passes through untouched
+                return frame
+            frame = per_frame(frame, i, j)
+            state["faces"] += 1
+            crop = _sync_crop(frame, template.landmarks[i])
+            prev = state["prev_crop"]
+            motion[j] = float(np.abs(crop - prev).mean()) if prev is not None else 0.0
+            state["prev_crop"] = crop
+            return frame
+
         from ..render import single_thread_blas
 
-        blas = single_thread_blas()
-        blas.__enter__()
-        try:
-            t_start = time.perf_counter()
-            for j in range(n_out):
-                if j % BATCH == 0:
-                    check()
-                    report(j / n_out, "rendering")
-                i = int(idx[j])
+        t_start = time.perf_counter()
+        with contextlib.closing(frames), single_thread_blas():
+            writer = VideoWriter(out_path, W, H, out_fps, audio=mux_audio, audio_rate=mux_rate,
+                                 preset=preset or x264_preset(), crf=X264_CRF if crf is None else crf)
+            try:
+                busy = pipeline(n_out, fetch, process, writer.write)
+                check()
+                report(1.0, "rendering")
+                report(0.0, "encoding")
                 t = time.perf_counter()
-                try:
-                    frame = frames.get(i)
-                except IndexError:  # the stream ended early: hold its last frame
-                    frame = frames.get(len(frames) - 1)
-                    i = min(i, len(frames) - 1)
-                t_decode += time.perf_counter() - t
-                if i < template.n_frames and template.has_face[i]:
-                    t = time.perf_counter()
-                    frame = per_frame(frame, i, j)
-                    faces += 1
-                    crop = _sync_crop(frame, template.landmarks[i])
-                    if prev_crop is not None:
-                        motion[j] = float(np.abs(crop - prev_crop).mean())
-                    else:
-                        motion[j] = 0.0
-                    prev_crop = crop
-                    t_render += time.perf_counter() - t
-                else:
-                    prev_crop = None
-                writer.write(frame)
-            check()
-            report(1.0, "rendering")
-            report(0.0, "encoding")
-            t = time.perf_counter()
-            writer.close()
-            t_close = time.perf_counter() - t
-            t_loop = time.perf_counter() - t_start
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            frames.close()
-            blas.__exit__(None, None, None)
+                writer.close()
+                t_close = time.perf_counter() - t
+            except BaseException:
+                writer.abort()
+                raise
+        t_loop = time.perf_counter() - t_start
+        faces = state["faces"]
+        t_decode, t_render = busy["fetch"], busy["process"]
         report(1.0, "encoding")
+        # stage times are each stage's busy time; the stages overlap, so they add up to more
+        # than "loop" (the wall time of the pipelined frame loop, finalising included)
         timings["decode"] = t_decode
         timings["render"] = t_render
-        timings["encode"] = t_loop - t_decode - t_render
+        timings["encode"] = busy["write"] + t_close
+        timings["loop"] = t_loop
         timings["total"] = time.perf_counter() - t0
         timings["finalise"] = t_close
-        sync = {"r": None, "lag": None}
+        sync = {"r": None, "lag": None, "z": None}
         if faces >= 10:
             from ..sync import sync_from_series
 
             s = sync_from_series(motion, samples, out_fps)
             if np.isfinite(s["r"]):
-                sync = s
+                sync = {**s, "z": s["z"] if np.isfinite(s["z"]) else None}
         return RenderResult(
             path=str(out_path), frames=n_out, fps=out_fps, duration=n_out / out_fps,
             width=W // 2 * 2, height=H // 2 * 2, face_fraction=faces / n_out,
-            sync_score=sync["r"], sync_lag=sync["lag"], timings=timings)
+            sync_score=sync["r"], sync_lag=sync["lag"], sync_z=sync["z"], timings=timings)
 
 
 def _sync_crop(frame, lm, size: int = 32):

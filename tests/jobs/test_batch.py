@@ -49,7 +49,7 @@ def test_batch_of_three_with_one_broken_template(cast, make_template, make_job, 
         info = probe(r.output.path)
         assert info.has_video and info.has_audio and info.duration == pytest.approx(job.audio_duration, abs=0.2)
         assert r.output.name.startswith(f"teams/{cast.acme.pk}/jobs/{job.pk}/renders/")
-        assert set(r.quality) == {"face_fraction", "sync_score", "sync_lag"} and r.quality["face_fraction"] > 0.5
+        assert set(r.quality) == {"face_fraction", "sync_score", "sync_lag", "sync_z"} and r.quality["face_fraction"] > 0.5
         assert r.expires_at and r.finished and r.attempts == 1
         assert not list(Path(r.output.path).parent.glob("*.tmp*"))
     # Settled: actual output seconds for the two done, nothing for the failed one.

@@ -57,3 +57,21 @@ def test_self_reenactment_runs():
     r = E.self_reenactment(media("face_square_3.mp4"), "default", device="cpu")
     assert r["frames"] >= 10
     assert -1 <= r["r_opening"] <= 1
+
+
+# Measured in bench/quality.py on face_square_2, which the committed mouth model never saw
+# (lipsync.corpus.HOLDOUT): opening r 0.38 for the default engine, 0.14 for the static
+# template.  The floor sits between the two, so a regression to a static or unrelated mouth
+# fails here.
+QUALITY_FLOOR_OPENING = 0.25
+
+
+def test_quality_floor_on_a_held_out_clip():
+    from lipsync import corpus
+    from lipsync.mouth_model import MouthModel
+
+    assert "face_square_2.mp4" in corpus.HOLDOUT
+    assert "face_square_2.mp4" not in MouthModel.load().info["trained_on"]
+    r = E.self_reenactment(media("face_square_2.mp4"), "default", device="cpu")
+    assert r["opening"] >= QUALITY_FLOOR_OPENING, r
+    assert r["psnr_outside"] > 38.0

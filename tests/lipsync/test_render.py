@@ -15,7 +15,6 @@ from lipsync.render import region_mask
 
 from lipsync_testutil import media, write_audio
 
-SYNC_FLOOR = 0.15  # measured ~0.4-0.6 on these clips; a static or shifted mouth gives ~0
 
 
 def _mouth_change(out_path, tpl, n=20):
@@ -48,7 +47,9 @@ def test_render_basic(tpl3, audio_2s, engine, outdir):
     assert _mouth_change(out, tpl3) > 2.0
     fid = fidelity(out, tpl3)
     assert fid["psnr_outside"] >= 38.0
-    assert res.sync_score is not None and res.sync_score > SYNC_FLOOR
+    # each render carries its own sync estimate (how well it lip-syncs is measured against
+    # ground truth in test_quality_floor_on_a_held_out_clip)
+    assert res.sync_score is not None and np.isfinite(res.sync_score) and res.sync_z is not None
 
 
 def test_render_fps_override(tpl3, audio_2s, engine, outdir):
@@ -202,3 +203,65 @@ def test_portrait_hevc(cache_dir, audio_2s, engine, outdir):
     assert abs(info.frame_count - 50) <= 1
     assert res.face_fraction > 0.9
     assert fidelity(out, tpl)["psnr_outside"] >= 38.0
+
+
+@pytest.mark.parametrize("stage", ["fetch", "process", "write"])
+def test_pipeline_error_in_any_stage_stops_all(stage):
+    """A failure in the decode, mouth or encode stage is raised to the caller and no stage
+    thread is left running."""
+    import threading
+
+    from lipsync.engines.base import pipeline
+
+    written = []
+
+    def boom(j):
+        if j == 7:
+            raise OSError(f"{stage} failed")
+
+    def fetch(j):
+        if stage == "fetch":
+            boom(j)
+        return j, np.full((4, 4, 3), j, np.uint8)
+
+    def process(j, i, frame):
+        if stage == "process":
+            boom(j)
+        return frame
+
+    def write(frame):
+        if stage == "write":
+            boom(int(frame[0, 0, 0]))
+        written.append(int(frame[0, 0, 0]))
+
+    with pytest.raises(OSError, match=f"{stage} failed"):
+        pipeline(200, fetch, process, write)
+    assert len(written) < 200
+    assert not [t for t in threading.enumerate() if t.name.startswith("lipsync-")]
+
+
+def test_pipeline_keeps_order():
+    from lipsync.engines.base import pipeline
+
+    out = []
+    busy = pipeline(50, lambda j: (j, j), lambda j, i, f: f * 2, out.append)
+    assert out == [2 * j for j in range(50)] and set(busy) == {"fetch", "process", "write"}
+
+
+def test_render_error_midway_leaves_no_file(tpl3, audio_2s, outdir):
+    from lipsync.engines import load_engine
+
+    class Failing(type(load_engine("default", device="cpu"))):
+        def frame_renderer(self, template, audio, fps, n_frames):
+            inner = super().frame_renderer(template, audio, fps, n_frames)
+
+            def per_frame(frame, i, j):
+                if j == 20:
+                    raise RuntimeError("mouth stage failed")
+                return inner(frame, i, j)
+
+            return per_frame
+
+    with pytest.raises(RuntimeError, match="mouth stage failed"):
+        Failing(device="cpu").render(tpl3, audio_2s, outdir / "o.mp4")
+    assert os.listdir(outdir) == []
