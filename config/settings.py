@@ -299,7 +299,7 @@ RENDER_HEARTBEAT_SECONDS = env.float("RENDER_HEARTBEAT_SECONDS", default=5.0)  #
 RENDER_ABANDONED_AFTER = env.float("RENDER_ABANDONED_AFTER", default=30.0)  # stale heartbeat => re-queue
 RENDER_RETRY_INTERVALS = env.list("RENDER_RETRY_INTERVALS", cast=int, default=[10, 60, 300])  # backoff, seconds
 QUALITY_WARN_FACE_FRACTION = env.float("QUALITY_WARN_FACE_FRACTION", default=0.9)
-QUALITY_WARN_SYNC_SCORE = env.float("QUALITY_WARN_SYNC_SCORE", default=0.3)
+QUALITY_WARN_SYNC_Z = env.float("QUALITY_WARN_SYNC_Z", default=1.0)
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

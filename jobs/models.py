@@ -187,7 +187,7 @@ class Render(models.Model):
     output = models.FileField(max_length=300, blank=True)
     output_size_bytes = models.BigIntegerField(default=0)
     output_duration = models.FloatField(default=0)
-    quality = models.JSONField(default=dict, blank=True)  # face_fraction, sync_score, sync_lag
+    quality = models.JSONField(default=dict, blank=True)  # face_fraction, sync_score, sync_lag, sync_z
     timings = models.JSONField(default=dict, blank=True)
 
     attempts = models.PositiveIntegerField(default=0)

@@ -85,8 +85,11 @@ def render_quality_notes(render: Render) -> list[str]:
     face = q.get("face_fraction")
     if face is not None and face < settings.QUALITY_WARN_FACE_FRACTION:
         notes.append(_("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)})
-    sync = q.get("sync_score")
-    if sync is not None and sync < settings.QUALITY_WARN_SYNC_SCORE:
+    # The z-score against shifted audio, not the raw correlation: real people speaking their
+    # own audio measure r 0.08-0.33 but z 2-6 (docs/QUALITY.md), so a raw-r threshold flagged
+    # genuine footage.  Renders from before sync_z was recorded are not judged.
+    z = q.get("sync_z")
+    if z is not None and z < settings.QUALITY_WARN_SYNC_Z:
         notes.append(_("lip sync looks weak"))
     return notes
 

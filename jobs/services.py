@@ -656,7 +656,8 @@ def render_finish(*, render: Render, result) -> Render:
     # Stored before the row says "done", so a finished render always has its file.
     relative = media_store_file(local_path=out, name=relative)
     now = timezone.now()
-    quality = {"face_fraction": _num(result.face_fraction), "sync_score": _num(result.sync_score), "sync_lag": result.sync_lag}
+    quality = {"face_fraction": _num(result.face_fraction), "sync_score": _num(result.sync_score),
+               "sync_lag": result.sync_lag, "sync_z": _num(getattr(result, "sync_z", None))}
     with transaction.atomic():
         updated = Render.objects.filter(pk=render.pk, status__in=Render.ACTIVE, rq_job_id=render.rq_job_id).update(
             status=Render.Status.DONE, progress=1.0, stage="", output=relative, output_size_bytes=size,
