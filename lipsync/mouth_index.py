@@ -23,8 +23,8 @@ PATCH_Y = (-0.05, 1.05)
 PATCH_PPU = 96            # patch pixels per IOD (a 163 x 106 px patch)
 MAX_ENTRIES = 900         # at most this many frames are indexed (36 s at 25 fps)
 TOP_K = 24                # candidates per output frame
-JUMP_COST = 0.6           # cost of not continuing with the next template frame
-STAY_COST = 0.25          # cost of holding the same template frame
+JUMP_COST = 0.2           # cost of not continuing with the next template frame (chosen on training clips)
+STAY_COST = 0.1           # cost of holding the same template frame
 CLOSE_ENOUGH = 1.2        # mean normalised distance above which no candidate fits
 
 
