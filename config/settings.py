@@ -275,6 +275,9 @@ TEMPLATE_MAX_SECONDS = env.float("TEMPLATE_MAX_SECONDS", default=600.0)
 TEMPLATE_MAX_PIXELS = env.int("TEMPLATE_MAX_PIXELS", default=3840 * 2160)
 AUDIO_MAX_BYTES = env.int("AUDIO_MAX_BYTES", default=500 * 1024**2)
 AUDIO_MAX_SECONDS = env.float("AUDIO_MAX_SECONDS", default=1800.0)
+# Seconds of web-process decoding per template upload (probe, end-of-file check, poster): a
+# long-GOP file cannot hold a web worker longer; it is refused with a clear message.
+UPLOAD_INSPECT_SECONDS = env.float("UPLOAD_INSPECT_SECONDS", default=6.0)
 PLAN_STORAGE_BYTES = env.int("PLAN_STORAGE_BYTES", default=20 * 1024**3)
 PLAN_RENDER_MINUTES = env.float("PLAN_RENDER_MINUTES", default=600.0)
 PLAN_MAX_CONCURRENT_RENDERS = env.int("PLAN_MAX_CONCURRENT_RENDERS", default=4)
