@@ -110,7 +110,10 @@ EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
     from config import embedded_redis
 
-    embedded_redis.ensure(VAR_DIR)
+    # `runall` owns the embedded Redis and sets EMBEDDED_REDIS_START=0 for its children: a
+    # child that restarts while Redis is down must not start (and orphan) a server of its own.
+    if env.bool("EMBEDDED_REDIS_START", default=True):
+        embedded_redis.ensure(VAR_DIR)
     REDIS_URL = embedded_redis.url_for(VAR_DIR, db=0)
 
 
