@@ -329,6 +329,9 @@ WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=5.0)
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)  # backoff: base, 4x, 16x, ...
 SHARE_PASSWORD_MAX_ATTEMPTS = env.int("SHARE_PASSWORD_MAX_ATTEMPTS", default=10)  # per share link and IP
 SHARE_PASSWORD_WINDOW_SECONDS = env.int("SHARE_PASSWORD_WINDOW_SECONDS", default=600)
+# All addresses together: a guesser with many addresses (or a spoofed X-Forwarded-For) still
+# gets this many tries per link per window. Visitors who already gave the password are not counted.
+SHARE_PASSWORD_LINK_MAX_ATTEMPTS = env.int("SHARE_PASSWORD_LINK_MAX_ATTEMPTS", default=30)
 
 # --- Security ------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
