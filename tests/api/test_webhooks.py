@@ -188,6 +188,21 @@ def test_ssrf_targets_refused_in_production(settings, url):
         webhooks.webhook_url_check(url)
 
 
+@pytest.mark.parametrize("url", [
+    "http://[2002:7f00:1::1]/hook",          # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/latest/",    # 6to4 of 169.254.169.254
+    "http://[2002:808:808::1]/hook",         # 6to4 of a public address: still a relay we cannot check
+    "http://[64:ff9b::7f00:1]/hook",         # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::a00:1]/hook",        # local-use NAT64
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+])
+def test_ipv6_translation_prefixes_are_refused_like_nat64(settings, url):
+    """Issue 17, Low 12: 2002::/16 (6to4) was accepted while NAT64 was refused."""
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    with pytest.raises(webhooks.WebhookUrlRefused):
+        webhooks.webhook_url_check(url)
+
+
 def test_public_address_allowed_and_private_allowed_in_development(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = False
     assert webhooks.webhook_url_check("https://93.184.216.34/hook") == ["93.184.216.34"]
