@@ -359,10 +359,19 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "config.logging.JsonFormatter"},
     },
+    # Share, invitation and reset tokens and API keys never reach a log line (config.logging).
+    "filters": {"redact": {"()": "config.logging.RedactSecrets"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"},
-        **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain"}} if LOG_FILE else {}),
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain", "filters": ["redact"]},
+        **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain",
+                     "filters": ["redact"]}} if LOG_FILE else {}),
     },
     "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "rq.worker": {"level": LOG_LEVEL}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "rq.worker": {"level": LOG_LEVEL},
+        # uvicorn's access log (paths carry share and invitation tokens) goes through the same
+        # handlers, so it is redacted too; uvicorn's own handler is replaced when Django starts.
+        "uvicorn.access": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": "INFO", "propagate": False},
+    },
 }

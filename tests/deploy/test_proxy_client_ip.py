@@ -195,3 +195,22 @@ def test_compose_trusts_x_forwarded_for_from_the_nginx_container_only():
     conf = (REPO / "docker" / "nginx" / "nginx.conf").read_text()
     assert "$proxy_add_x_forwarded_for" not in conf
     assert conf.count("proxy_set_header X-Forwarded-For $remote_addr;") == 2
+
+
+def test_nginx_access_log_never_holds_a_share_or_invitation_token(proxied, pw_link, cast, tmp_path):
+    """Issue 17, Low 6: the probe found share and invitation tokens in the access logs."""
+    from accounts import services
+
+    nginx_port, _ = proxied
+    _invitation, invitation_token = services.invitation_create(actor=cast.alice, team=cast.acme, email="new@example.com")
+    share_token = pw_link.strip("/").split("/")[1]
+    client = Browser(nginx_port, "127.0.0.6")
+    client.request("GET", pw_link)
+    client.request("GET", f"/invitations/{invitation_token}/")
+    client.request("GET", f"/s/{share_token}/video/00000000-0000-0000-0000-000000000000/")
+    stop_deadline_log = tmp_path / "access.log"
+    wait_for(lambda: stop_deadline_log.read_text().count("\n") >= 3, 10, "nginx to write its access log")
+    log = stop_deadline_log.read_text()
+    assert share_token not in log and invitation_token not in log, log
+    assert '"uri":"/s/[redacted]/"' in log and '"uri":"/invitations/[redacted]/"' in log, log
+    assert "/s/[redacted]/video/00000000-0000-0000-0000-000000000000/" in log
