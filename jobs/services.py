@@ -587,7 +587,10 @@ def render_execute(*, render_id, rq_job_id: str, engine_provider, worker_name: s
         render_fail(render=render, code=e.code, message=_error_message(e))
         return "failed"
     except Exception as e:
-        render_logger.exception("attempt %d failed", render.attempts)
+        # The team's log gets the attempt and the stage; the traceback (code, server paths)
+        # goes to the server log only (TeamLogFormatter drops it from the team's file).
+        render_logger.exception("attempt %d failed%s because of a server problem (%s); the details are in the server log",
+                                render.attempts, f" while {render.stage}" if render.stage else "", type(e).__name__)
         from rq.timeouts import JobTimeoutException
 
         timed_out = isinstance(e, JobTimeoutException)
@@ -626,6 +629,17 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
                          audio_source=str(media_local_path(render.job.audio)))
 
 
+class TeamLogFormatter(logging.Formatter):
+    """The render log the team reads (viewers included): messages only, never a traceback,
+    which shows code and server paths. The record keeps its traceback for the server log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        return self.formatMessage(record)
+
+
 def _render_log_open(render: Render):
     """A per-render log file the team can read (appended across attempts, which may run on
     other hosts: with remote storage the stored log is fetched first and stored again after)."""
@@ -636,7 +650,7 @@ def _render_log_open(render: Render):
         with default_storage.open(name, "rb") as src, open(path, "wb") as out:
             shutil.copyfileobj(src, out)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(TeamLogFormatter("%(asctime)s %(levelname)s %(message)s"))
     # One adapter over a shared logger: loggers are never freed, so one per render would grow a
     # long-lived worker; the handler only takes this render's records.
     handler.addFilter(lambda record, rid=str(render.pk): getattr(record, "render_id", None) == rid)
