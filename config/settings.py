@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -335,6 +336,9 @@ SHARE_PASSWORD_LINK_MAX_ATTEMPTS = env.int("SHARE_PASSWORD_LINK_MAX_ATTEMPTS", d
 
 # --- Security ------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTML pages get a Content-Security-Policy (config.csp): scripts from this origin only. The
+# browser tests add "'unsafe-eval'" here for Playwright's own page.wait_for_function polling.
+CSP_SCRIPT_SRC_EXTRA = env.str("CSP_SCRIPT_SRC_EXTRA", default="")
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if PRODUCTION:
