@@ -47,10 +47,11 @@ class Child:
 
 def production_line(host: str, port: int) -> str:
     """The one command line that runs the same platform in production mode (no DEBUG, secure
-    cookies, JSON logs, compressed static files), still on plain HTTP on this machine."""
+    cookies, JSON logs, compressed static files), still on plain HTTP on this machine, and
+    without the demo login (its password is public)."""
     return (f"DJANGO_ENV=production SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') ALLOWED_HOSTS={host} SECURE_SSL_REDIRECT=false "
             f"sh -c '.venv/bin/python manage.py collectstatic --noinput -v0 && "
-            f".venv/bin/python manage.py runall --host {host} --port {port}'")
+            f".venv/bin/python manage.py runall --host {host} --port {port} --no-seed'")
 
 
 class Command(BaseCommand):
