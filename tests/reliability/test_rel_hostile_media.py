@@ -99,6 +99,7 @@ def test_absurd_sample_rate_is_refused_before_decoding(case, hostile, cast, api_
         response = api_client.post(reverse("api_job_list"), {"audio": _upload(hostile[case]),
                                                              "template_ids": [str(stub_template.pk)]})
     elapsed = time.monotonic() - started
+    print(f"{case} ({hostile[case].stat().st_size // 1024} KB): {response.status_code} in {elapsed:.2f} s, +{growth['mib']:.0f} MiB")
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["code"] == "sample_rate", error
@@ -128,6 +129,7 @@ def test_huge_declared_video_is_refused_from_its_stream_header(case, hostile, ca
     with peak_rss_growth() as growth:
         response = api_client.post(reverse("api_template_list"), {"file": _upload(hostile[case], "presenter.mp4")})
     elapsed = time.monotonic() - started
+    print(f"{case} ({hostile[case].stat().st_size} bytes): {response.status_code} in {elapsed:.2f} s, +{growth['mib']:.0f} MiB")
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["code"] == "too_big", error
@@ -149,14 +151,16 @@ def test_huge_video_sent_as_batch_audio_is_not_decoded_either(hostile, cast, api
 
 def test_long_gop_upload_is_bounded_by_the_inspection_budget(cast, api_client, settings, tmp_path):
     """One keyframe for the whole file: the end-of-file check and the poster decode from the
-    start. With a budget of 0.05 s the web process stops there and says why."""
+    start (a 20 s file: about 450 frames to decode for the end-of-file check). With a budget
+    of 0.01 s the web process stops there and says why."""
     from jobs.models import Template
 
-    video = rel_hostile.long_gop_video(tmp_path / "gop.mp4", seconds=12)
-    settings.UPLOAD_INSPECT_SECONDS = 0.05
+    video = rel_hostile.long_gop_video(tmp_path / "gop.mp4", seconds=20)
+    settings.UPLOAD_INSPECT_SECONDS = 0.01
     started = time.monotonic()
     response = api_client.post(reverse("api_template_list"), {"file": _upload(video)})
     elapsed = time.monotonic() - started
+    print(f"long GOP ({video.stat().st_size // 1024} KB, budget 0.01 s): {response.status_code} in {elapsed:.2f} s")
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["code"] == "too_slow" and "keyframe" in error["message"], error
