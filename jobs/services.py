@@ -150,7 +150,7 @@ def _media_limit_message(e) -> ValidationError:
         return ValidationError(
             _("The audio is %(length)s long; your team's limit is %(max)s.")
             % {"length": _human_seconds(e.value), "max": _human_seconds(e.limit)}, code="too_long")
-    return _too_slow()
+    raise ValueError(f"no message for the media limit {e.kind!r}")
 
 
 def _too_slow() -> ValidationError:

@@ -31,8 +31,8 @@ MAX_CHANNELS = 64
 
 class MediaLimitError(BadInputError):
     """The file's header (or its decoding) exceeds a limit the caller set: refused before the
-    expensive part.  ``kind`` is one of "sample_rate", "channels", "duration", "pixels",
-    "time"; ``value`` what the file has (None when unknown), ``limit`` the bound."""
+    expensive part.  ``kind`` is one of "sample_rate", "channels", "duration", "pixels";
+    ``value`` what the file has (None when unknown), ``limit`` the bound."""
 
     code = "media_limit"
 
