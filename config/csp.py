@@ -18,9 +18,16 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
+def _media_origin() -> str:
+    """Where browsers fetch media from besides this site: the bucket of presigned URLs (S3)."""
+    if settings.STORAGE_BACKEND != "s3":
+        return ""
+    endpoint = settings.AWS_S3_PUBLIC_ENDPOINT_URL or settings.STORAGES["default"].get("OPTIONS", {}).get("endpoint_url") or ""
+    return _origin(endpoint) or "https://*.amazonaws.com"
+
+
 def policy(*, relaxed: bool = False) -> str:
-    media = " ".join(filter(None, ["'self'", "blob:", "data:",
-                                   _origin(settings.AWS_S3_PUBLIC_ENDPOINT_URL) if settings.STORAGE_BACKEND == "s3" else ""]))
+    media = " ".join(filter(None, ["'self'", "blob:", "data:", _media_origin()]))
     directives = {
         "default-src": "'self'",
         "script-src": " ".join(filter(None, ["'self'", "'unsafe-inline'" if relaxed else "", settings.CSP_SCRIPT_SRC_EXTRA])),

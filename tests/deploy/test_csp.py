@@ -71,3 +71,18 @@ def test_the_default_policy_is_strict(settings):
     settings.CSP_SCRIPT_SRC_EXTRA = ""
     assert _directives(csp.policy())["script-src"] == "'self'"
     assert "'unsafe-inline'" in _directives(csp.policy(relaxed=True))["script-src"]
+
+
+def test_presigned_media_origins_are_allowed_for_video_and_images(settings):
+    """With STORAGE_BACKEND=s3 players load presigned URLs from the bucket's public endpoint."""
+    from config import csp
+
+    settings.STORAGE_BACKEND = "s3"
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "x", "OPTIONS": {"endpoint_url": "http://minio:9000"}}}
+    settings.AWS_S3_PUBLIC_ENDPOINT_URL = "https://media.example.com/some/path"
+    d = _directives(csp.policy())
+    assert "https://media.example.com" in d["media-src"] and "https://media.example.com" in d["img-src"]
+    settings.AWS_S3_PUBLIC_ENDPOINT_URL = ""
+    assert "http://minio:9000" in _directives(csp.policy())["media-src"]
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "x", "OPTIONS": {}}}
+    assert "https://*.amazonaws.com" in _directives(csp.policy())["media-src"]
