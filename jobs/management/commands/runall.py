@@ -147,9 +147,12 @@ class Command(BaseCommand):
                 return False
             return True
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         if getattr(self, "_redis", None) is None:
-            self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
+            # One try per round: redis-py's default retries would stall supervision for seconds.
+            self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, retry=Retry(NoBackoff(), 0))
         try:
             return bool(self._redis.ping())
         except (redis.RedisError, OSError):
@@ -165,12 +168,15 @@ class Command(BaseCommand):
             child.due = now + (BACKOFF_FIRST if child.failures == 1 else child.backoff())
             child.proc = None
             if "worker" in child.name:
-                self._drop_registration(child)
+                self.stale_registrations = True
             self.stderr.write(f"{child.name} exited with {code}; restarting it in {child.due - now:.1f} s")
         # Checked every round (a ping on a local socket): a dead embedded Redis is started
         # again at once, while the workers wait for it with short reconnection delays.
         if not self._redis_up():
             return  # every child needs Redis: restart them when it is back, not in a loop now
+        if getattr(self, "stale_registrations", False):
+            self.stale_registrations = False
+            self._drop_registrations()
         for child in self.children.values():
             if child.proc is not None or not child.due:
                 continue
@@ -178,8 +184,8 @@ class Command(BaseCommand):
                 child.restarts += 1
                 self._start(child)
 
-    def _drop_registration(self, child: Child) -> None:
-        """A dead worker's RQ registration outlives it by its TTL; drop it now."""
+    def _drop_registrations(self) -> None:
+        """A dead worker's RQ registration outlives it by its TTL; drop it now (Redis is up)."""
         try:
             import django_rq
 
