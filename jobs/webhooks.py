@@ -304,7 +304,9 @@ def webhook_attempt_record(*, delivery: WebhookDelivery, status_code: int | None
     if not error:
         return "delivered"
     if locked.status == WebhookDelivery.Status.FAILED:
-        log.warning("webhook %s to %s gave up after %d attempts: %s", delivery.id, delivery.url, len(locked.attempts), error)
+        # The host only: a webhook URL's path or query is often its secret (Slack, Teams, Zapier).
+        log.warning("webhook %s to %s gave up after %d attempts: %s", delivery.id, urlsplit(delivery.url).netloc,
+                    len(locked.attempts), error)
         return "failed"
     raise WebhookAttemptFailed(f"attempt {len(locked.attempts)} failed: {error}")
 

@@ -141,6 +141,24 @@ def test_gives_up_after_max_attempts(cast, make_finished_job, receiver, run_webh
     assert len(rx.requests) == 3
 
 
+def test_giving_up_logs_the_host_not_the_secret_path(cast, make_finished_job, receiver, run_webhooks, fast_retries,
+                                                    django_capture_on_commit_callbacks, caplog):
+    """Issue 17, Low 6: a webhook URL's path is often its secret; the log names the host."""
+    import logging
+
+    rx = receiver([500])
+    job = make_finished_job(cast.acme, n=1)
+    job.webhook_url = rx.url.replace("/hooks/mouthpiece", "/services/T000/B000/s3cr3tW3bh00kT0k3n")
+    job.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.webhook_events_for_job_finished(job)
+    with caplog.at_level(logging.WARNING):
+        run_webhooks()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "gave up" in text and "127.0.0.1:" in text
+    assert "s3cr3tW3bh00kT0k3n" not in text
+
+
 def test_hanging_receiver_times_out_as_failed_attempt(cast, make_finished_job, receiver, settings, fast_retries):
     settings.WEBHOOK_TIMEOUT = 0.3
     settings.WEBHOOK_MAX_ATTEMPTS = 1
