@@ -294,13 +294,13 @@ class InvitationAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "team", "prefix_shown", "created_by", "created", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = ("name", "team", "prefix_shown", "created_by", "created", "last_used_at", "revoked_at", "revoked_reason")
+    list_filter = ("revoked_at", "revoked_reason")
     search_fields = ("name", "prefix", "team__name")
     list_select_related = ("team", "created_by")
     # Keys are shown once at creation and stored hashed: no key, no hash here.
     exclude = ("key_hash",)
-    readonly_fields = ("team", "name", "prefix", "created_by", "created", "last_used_at", "revoked_at")
+    readonly_fields = ("team", "name", "prefix", "created_by", "created", "last_used_at", "revoked_at", "revoked_reason")
     actions = ["revoke"]
 
     def has_add_permission(self, request):

@@ -35,8 +35,20 @@ def apikey_create(*, team: Team, name: str, created_by=None) -> tuple[ApiKey, st
     return key, plaintext
 
 
-def apikey_revoke(*, key: ApiKey) -> ApiKey:
+def apikey_revoke(*, key: ApiKey, reason: str = "") -> ApiKey:
+    if key.revoked_at is None and reason:
+        key.revoked_reason = reason
+        key.save(update_fields=["revoked_reason"])
     return revoke_once(key)
+
+
+def apikeys_revoke_created_by(*, team_id, user_id, reason: str) -> list[ApiKey]:
+    """Revoke the team's active keys that `user_id` created: a key must not outlive its
+    creator's right to create it (removed from the team, or no longer an admin)."""
+    keys = list(ApiKey.objects.filter(team_id=team_id, created_by_id=user_id, revoked_at__isnull=True))
+    for key in keys:
+        apikey_revoke(key=key, reason=reason)
+    return keys
 
 
 def apikey_for_plaintext(plaintext: str) -> ApiKey | None:

@@ -174,6 +174,13 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class RevokedReason(models.TextChoices):
+        CREATOR_REMOVED = "creator_removed", _("revoked: the person who created it left the team")
+        CREATOR_DEMOTED = "creator_demoted", _("revoked: the person who created it is no longer an admin")
+
+    # Empty: revoked by hand (or not revoked).
+    revoked_reason = models.CharField(max_length=20, choices=RevokedReason.choices, blank=True, default="")
+
     class Meta:
         ordering = ["-created"]
 

@@ -21,7 +21,8 @@ from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from accounts.models import Invitation, Membership, Team, token_hash
+from accounts.api_keys import apikeys_revoke_created_by
+from accounts.models import ApiKey, Invitation, Membership, Team, token_hash
 from accounts.roles import OWNER, ROLES, role_can
 from accounts.tokens import revoke_once
 
@@ -75,7 +76,10 @@ def _owner_count(team: Team) -> int:
 
 
 def membership_role_change(*, actor, membership: Membership, role: str) -> Membership:
-    """Admins change roles; only owners grant or revoke owner; a team keeps at least one owner."""
+    """Admins change roles; only owners grant or revoke owner; a team keeps at least one owner.
+
+    Below admin, the API keys the member created are revoked (accounts.receivers, whatever the
+    door); `membership.revoked_keys` lists them."""
     if role not in ROLES:
         raise ValidationError(_("Unknown role."), code="role")
     with transaction.atomic():
@@ -90,13 +94,18 @@ def membership_role_change(*, actor, membership: Membership, role: str) -> Membe
             raise PermissionDenied(_("Only an owner can grant or take away the owner role."))
         if membership.role == OWNER and role != OWNER and sum(m.role == OWNER for m in locked) <= 1:
             raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+        before = set(ApiKey.objects.filter(team_id=membership.team_id, created_by_id=membership.user_id,
+                                           revoked_at__isnull=True).values_list("pk", flat=True))
         membership.role = role
         membership.save(update_fields=["role"])
+        membership.revoked_keys = list(ApiKey.objects.filter(pk__in=before, revoked_at__isnull=False))
     return membership
 
 
-def membership_remove(*, actor, membership: Membership) -> None:
-    """Admins remove members (only owners remove owners); anyone may leave; never the last owner."""
+def membership_remove(*, actor, membership: Membership) -> list:
+    """Admins remove members (only owners remove owners); anyone may leave; never the last owner.
+
+    Returns the API keys the member had created in the team, now revoked."""
     with transaction.atomic():
         locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
         membership = next((m for m in locked if m.pk == membership.pk), None)
@@ -109,7 +118,10 @@ def membership_remove(*, actor, membership: Membership) -> None:
                 raise PermissionDenied(_("Only an owner can remove an owner."))
         if membership.role == OWNER and sum(m.role == OWNER for m in locked) <= 1:
             raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+        revoked = apikeys_revoke_created_by(team_id=membership.team_id, user_id=membership.user_id,
+                                            reason=ApiKey.RevokedReason.CREATOR_REMOVED)
         membership.delete()
+    return revoked
 
 
 def invitation_url(*, token: str, base_url: str | None = None) -> str:

@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
@@ -110,15 +111,23 @@ def member_role(request, pk: int):
         messages.error(request, _("Choose a valid role."))
         return redirect("team_settings")
     try:
-        services.membership_role_change(actor=request.user, membership=target, role=form.cleaned_data["role"])
+        changed = services.membership_role_change(actor=request.user, membership=target, role=form.cleaned_data["role"])
     except PermissionDenied as exc:
         messages.error(request, _error_text(exc))
         return _forbidden(request, exc)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, _("%(user)s is now %(role)s.") % {"user": target.user, "role": ROLE_LABELS[target.role]})
+        messages.success(request, _("%(user)s is now %(role)s.") % {"user": target.user, "role": ROLE_LABELS[target.role]}
+                         + _keys_revoked_text(changed.revoked_keys))
     return redirect("team_settings")
+
+
+def _keys_revoked_text(keys) -> str:
+    if not keys:
+        return ""
+    return " " + ngettext("The API key they created was revoked.", "The %(n)d API keys they created were revoked.",
+                          len(keys)) % {"n": len(keys)}
 
 
 @login_required
@@ -127,7 +136,7 @@ def member_remove(request, pk: int):
     target = team_object_or_404(Membership.objects.select_related("team", "user"), actor=request.user, pk=pk)
     leaving = target.user_id == request.user.pk
     try:
-        services.membership_remove(actor=request.user, membership=target)
+        revoked = services.membership_remove(actor=request.user, membership=target)
     except PermissionDenied as exc:
         return _forbidden(request, exc)
     except ValidationError as exc:
@@ -136,7 +145,7 @@ def member_remove(request, pk: int):
     if leaving:
         messages.success(request, _("You left %(team)s.") % {"team": target.team.name})
         return redirect(_home_url())
-    messages.success(request, _("%(user)s was removed from the team.") % {"user": target.user})
+    messages.success(request, _("%(user)s was removed from the team.") % {"user": target.user} + _keys_revoked_text(revoked))
     return redirect("team_settings")
 
 

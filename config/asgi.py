@@ -12,9 +12,30 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from jobs.routing import websocket_urlpatterns  # noqa: E402
 
+NO_SUCH_SOCKET = 4404
+
+
+class UnknownWebsocketPaths:
+    """A websocket to a path no route matches is refused cleanly (a close before accepting,
+    which the client sees as a rejected handshake) instead of raising in URLRouter (a 500)."""
+
+    def __init__(self, router: URLRouter):
+        self.router = router
+
+    async def __call__(self, scope, receive, send):
+        try:
+            return await self.router(scope, receive, send)
+        except ValueError as e:
+            if not str(e).startswith("No route found"):
+                raise
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": NO_SUCH_SOCKET})
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(UnknownWebsocketPaths(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -37,8 +37,12 @@ def url_for(var_dir: Path, db: int = 0) -> str:
 def is_answering(sock: Path) -> bool:
     if not sock.exists():
         return False
+    # One try: redis-py retries a refused connection with back-off (about 12 s in all) by default.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     try:
-        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=0.5).ping())
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=0.5, retry=Retry(NoBackoff(), 0)).ping())
     except (redis.RedisError, OSError):
         return False
 
@@ -99,6 +103,8 @@ def ensure(var_dir: Path) -> EmbeddedRedis:
     """Start (or find) the embedded Redis for this VAR_DIR; idempotent within a process."""
     global _instance
     if _instance is None or not is_answering(_instance.sock):
+        if _instance is not None:
+            _instance.stop()  # reap a server of ours that died (no zombie left)
         _instance = EmbeddedRedis(var_dir).start()
     return _instance
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -110,7 +111,10 @@ EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
     from config import embedded_redis
 
-    embedded_redis.ensure(VAR_DIR)
+    # `runall` owns the embedded Redis and sets EMBEDDED_REDIS_START=0 for its children: a
+    # child that restarts while Redis is down must not start (and orphan) a server of its own.
+    if env.bool("EMBEDDED_REDIS_START", default=True):
+        embedded_redis.ensure(VAR_DIR)
     REDIS_URL = embedded_redis.url_for(VAR_DIR, db=0)
 
 
@@ -275,6 +279,9 @@ TEMPLATE_MAX_SECONDS = env.float("TEMPLATE_MAX_SECONDS", default=600.0)
 TEMPLATE_MAX_PIXELS = env.int("TEMPLATE_MAX_PIXELS", default=3840 * 2160)
 AUDIO_MAX_BYTES = env.int("AUDIO_MAX_BYTES", default=500 * 1024**2)
 AUDIO_MAX_SECONDS = env.float("AUDIO_MAX_SECONDS", default=1800.0)
+# Seconds of web-process decoding per template upload (probe, end-of-file check, poster): a
+# long-GOP file cannot hold a web worker longer; it is refused with a clear message.
+UPLOAD_INSPECT_SECONDS = env.float("UPLOAD_INSPECT_SECONDS", default=6.0)
 PLAN_STORAGE_BYTES = env.int("PLAN_STORAGE_BYTES", default=20 * 1024**3)
 PLAN_RENDER_MINUTES = env.float("PLAN_RENDER_MINUTES", default=600.0)
 PLAN_MAX_CONCURRENT_RENDERS = env.int("PLAN_MAX_CONCURRENT_RENDERS", default=4)
@@ -323,9 +330,15 @@ WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=5.0)
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)  # backoff: base, 4x, 16x, ...
 SHARE_PASSWORD_MAX_ATTEMPTS = env.int("SHARE_PASSWORD_MAX_ATTEMPTS", default=10)  # per share link and IP
 SHARE_PASSWORD_WINDOW_SECONDS = env.int("SHARE_PASSWORD_WINDOW_SECONDS", default=600)
+# All addresses together: a guesser with many addresses (or a spoofed X-Forwarded-For) still
+# gets this many tries per link per window. Visitors who already gave the password are not counted.
+SHARE_PASSWORD_LINK_MAX_ATTEMPTS = env.int("SHARE_PASSWORD_LINK_MAX_ATTEMPTS", default=30)
 
 # --- Security ------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTML pages get a Content-Security-Policy (config.csp): scripts from this origin only. The
+# browser tests add "'unsafe-eval'" here for Playwright's own page.wait_for_function polling.
+CSP_SCRIPT_SRC_EXTRA = env.str("CSP_SCRIPT_SRC_EXTRA", default="")
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if PRODUCTION:
@@ -350,10 +363,19 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "config.logging.JsonFormatter"},
     },
+    # Share, invitation and reset tokens and API keys never reach a log line (config.logging).
+    "filters": {"redact": {"()": "config.logging.RedactSecrets"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"},
-        **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain"}} if LOG_FILE else {}),
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain", "filters": ["redact"]},
+        **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain",
+                     "filters": ["redact"]}} if LOG_FILE else {}),
     },
     "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "rq.worker": {"level": LOG_LEVEL}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "rq.worker": {"level": LOG_LEVEL},
+        # uvicorn's access log (paths carry share and invitation tokens) goes through the same
+        # handlers, so it is redacted too; uvicorn's own handler is replaced when Django starts.
+        "uvicorn.access": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,8 +1,14 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+
+# The admin has no sign-in form of its own: /admin/login/ sends visitors to allauth's, with its
+# rate limits and lockout (5 failures per 5 minutes per address and per account); a signed-in
+# non-staff user gets a 403.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -103,22 +103,60 @@ def _human_seconds(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _tail_decodes(path: Path, duration: float) -> bool:
+def _tail_decodes(path: Path, duration: float, *, deadline: float) -> bool | None:
     """True when frames near the end still decode: a truncated file usually declares its full
-    duration in the header but has no data there."""
+    duration in the header but has no data there. None when the decoding from the keyframe
+    before the end ran past `deadline` (time.monotonic()): keyframes too far apart to check."""
+    import time
+
     import av
 
+    pixels = str(settings.TEMPLATE_MAX_PIXELS)
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options={"max_pixels": pixels}) as container:
             stream = container.streams.video[0]
+            stream.codec_context.options = {"max_pixels": pixels}
             target = max(0.0, duration * 0.9)
             container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
             for frame in container.decode(stream):
                 if frame.time is None or frame.time >= target - 2.0:
                     return True
+                if time.monotonic() > deadline:
+                    return None
             return False
     except Exception:
         return False
+
+
+def _media_limit_message(e) -> ValidationError:
+    """The user's sentence for a lipsync.media.MediaLimitError (a header refused before decoding)."""
+    if e.kind == "pixels":
+        w, h = e.value
+        return ValidationError(
+            _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
+            % {"w": w, "h": h, "max": f"{e.limit:,}"}, code="too_big")
+    if e.kind == "sample_rate":
+        return ValidationError(
+            _("The audio declares a sample rate of %(rate)s Hz, which no recording has (%(min)s to %(max)s Hz). "
+              "Export it again as WAV, MP3 or M4A.")
+            % {"rate": f"{e.value:,}", "min": f"{e.limit[0]:,}", "max": f"{e.limit[1]:,}"}, code="sample_rate")
+    if e.kind == "channels":
+        return ValidationError(_("The audio declares %(n)s channels; at most %(max)s are supported.")
+                               % {"n": e.value, "max": e.limit}, code="channels")
+    if e.kind == "duration":
+        if e.value is None:
+            return ValidationError(_("The audio is longer than your team's limit of %(max)s.")
+                                   % {"max": _human_seconds(e.limit)}, code="too_long")
+        return ValidationError(
+            _("The audio is %(length)s long; your team's limit is %(max)s.")
+            % {"length": _human_seconds(e.value), "max": _human_seconds(e.limit)}, code="too_long")
+    raise ValueError(f"no message for the media limit {e.kind!r}")
+
+
+def _too_slow() -> ValidationError:
+    return ValidationError(
+        _("This video takes too long to read: its keyframes are too far apart. "
+          "Export it again with a keyframe every few seconds and upload it again."), code="too_slow")
 
 
 # --- Templates -----------------------------------------------------------------------------
@@ -129,8 +167,10 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
     Raises ValidationError (with a message for people) or QuotaExceeded; a rejected upload
     leaves no file behind.
     """
+    import time
+
     from lipsync.errors import UndecodableMediaError
-    from lipsync.media import probe, write_poster
+    from lipsync.media import MediaLimitError, probe, write_poster
 
     _authorize(team=team, user=user, action="template.upload")
     filename = os.path.basename(uploaded_file.name or "video.mp4")
@@ -154,16 +194,23 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
     folder = os.path.dirname(relative)
     try:
         _move_upload(uploaded_file, _media_path(relative))
+        # One time budget for everything the web process decodes of this upload; the stream
+        # header's size is checked before any frame is decoded.
+        deadline = time.monotonic() + settings.UPLOAD_INSPECT_SECONDS
         try:
-            info = probe(_media_path(relative))
+            info = probe(_media_path(relative), max_pixels=settings.TEMPLATE_MAX_PIXELS,
+                         time_budget=settings.UPLOAD_INSPECT_SECONDS)
+        except MediaLimitError as e:
+            raise _media_limit_message(e)
         except UndecodableMediaError:
             raise ValidationError(
                 _("This file is not a video we can read: it may be corrupt, truncated or not a video at all."),
                 code="undecodable")
-        _template_validate(team=team, info=info, path=_media_path(relative))
+        _template_validate(team=team, info=info, path=_media_path(relative), deadline=deadline)
         poster = template_poster_to(template, "poster.jpg")
         try:
-            write_poster(_media_path(relative), _media_path(poster))
+            write_poster(_media_path(relative), _media_path(poster), max_pixels=settings.TEMPLATE_MAX_PIXELS,
+                         time_budget=max(0.5, deadline - time.monotonic()))
         except Exception:
             raise ValidationError(_("The video could not be decoded: it may be corrupt or truncated."), code="undecodable")
         template.file.name = media_store_file(local_path=_media_path(relative), name=relative)
@@ -184,7 +231,7 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
     return template
 
 
-def _template_validate(*, team: Team, info, path: Path) -> None:
+def _template_validate(*, team: Team, info, path: Path, deadline: float) -> None:
     if not info.has_video:
         raise ValidationError(_("The file has no video stream."), code="no_video")
     if info.duration <= 0 or info.frame_count <= 0:
@@ -198,7 +245,10 @@ def _template_validate(*, team: Team, info, path: Path) -> None:
         raise ValidationError(
             _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
             % {"w": info.width, "h": info.height, "max": f"{settings.TEMPLATE_MAX_PIXELS:,}"}, code="too_big")
-    if not _tail_decodes(path, info.duration):
+    tail = _tail_decodes(path, info.duration, deadline=deadline)
+    if tail is None:
+        raise _too_slow()
+    if not tail:
         raise ValidationError(_("The video is truncated or corrupt: its end cannot be decoded."), code="truncated")
 
 
@@ -282,7 +332,7 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     """One audio on N templates: Job + Renders + render-seconds reservation in one transaction;
     renders go to the queues when it commits."""
     from lipsync.errors import UndecodableMediaError
-    from lipsync.media import decode_audio, is_silent, probe
+    from lipsync.media import MediaLimitError, decode_audio, is_silent, probe
 
     _authorize(team=team, user=user, action="job.create")
     if priority not in PRIORITY_RANK:
@@ -326,18 +376,22 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     folder = os.path.dirname(relative)
     try:
         _move_upload(audio_file, _media_path(relative))
+        max_seconds = float(team.plan("audio_max_seconds"))
         try:
-            info = probe(_media_path(relative))
+            info = probe(_media_path(relative), max_pixels=settings.TEMPLATE_MAX_PIXELS,
+                         time_budget=settings.UPLOAD_INSPECT_SECONDS)
             if not info.has_audio:
                 raise ValidationError(_("The file has no audio track."), code="no_audio")
-            samples = decode_audio(_media_path(relative))
+            # Header checks first, then at most max_seconds of samples are decoded.
+            samples = decode_audio(_media_path(relative), max_seconds=max_seconds)
+        except MediaLimitError as e:
+            raise _media_limit_message(e)
         except UndecodableMediaError:
             raise ValidationError(_("This file is not audio we can read: it may be corrupt or truncated."), code="undecodable")
         duration = len(samples) / 16000.0
         if duration < 0.1 or is_silent(samples):
             raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
         del samples
-        max_seconds = float(team.plan("audio_max_seconds"))
         if duration > max_seconds:
             raise ValidationError(
                 _("The audio is %(length)s long; your team's limit is %(max)s.")
@@ -539,7 +593,10 @@ def render_execute(*, render_id, rq_job_id: str, engine_provider, worker_name: s
         render_fail(render=render, code=e.code, message=_error_message(e))
         return "failed"
     except Exception as e:
-        render_logger.exception("attempt %d failed", render.attempts)
+        # The team's log gets the attempt and the stage; the traceback (code, server paths)
+        # goes to the server log only (TeamLogFormatter drops it from the team's file).
+        render_logger.exception("attempt %d failed%s because of a server problem (%s); the details are in the server log",
+                                render.attempts, f" while {render.stage}" if render.stage else "", type(e).__name__)
         from rq.timeouts import JobTimeoutException
 
         timed_out = isinstance(e, JobTimeoutException)
@@ -578,6 +635,17 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
                          audio_source=str(media_local_path(render.job.audio)))
 
 
+class TeamLogFormatter(logging.Formatter):
+    """The render log the team reads (viewers included): messages only, never a traceback,
+    which shows code and server paths. The record keeps its traceback for the server log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        return self.formatMessage(record)
+
+
 def _render_log_open(render: Render):
     """A per-render log file the team can read (appended across attempts, which may run on
     other hosts: with remote storage the stored log is fetched first and stored again after)."""
@@ -588,7 +656,7 @@ def _render_log_open(render: Render):
         with default_storage.open(name, "rb") as src, open(path, "wb") as out:
             shutil.copyfileobj(src, out)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(TeamLogFormatter("%(asctime)s %(levelname)s %(message)s"))
     # One adapter over a shared logger: loggers are never freed, so one per render would grow a
     # long-lived worker; the handler only takes this render's records.
     handler.addFilter(lambda record, rid=str(render.pk): getattr(record, "render_id", None) == rid)

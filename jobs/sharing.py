@@ -98,17 +98,23 @@ def _attempts_key(link: ShareLink, ip: str) -> str:
     return f"share-pw:{link.pk}:{ip}"
 
 
-def sharelink_password_attempt(*, link: ShareLink, ip: str) -> bool:
-    """Count one password attempt from `ip`; False once SHARE_PASSWORD_MAX_ATTEMPTS are used up
-    in the current window (the window starts at the first attempt)."""
-    key = _attempts_key(link, ip)
+def _count_attempt(key: str) -> int:
     cache.add(key, 0, timeout=settings.SHARE_PASSWORD_WINDOW_SECONDS)
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=settings.SHARE_PASSWORD_WINDOW_SECONDS)
-        count = 1
-    return count <= settings.SHARE_PASSWORD_MAX_ATTEMPTS
+        return 1
+
+
+def sharelink_password_attempt(*, link: ShareLink, ip: str) -> bool:
+    """Count one password attempt from `ip`; False once SHARE_PASSWORD_MAX_ATTEMPTS are used up
+    from that address, or SHARE_PASSWORD_LINK_MAX_ATTEMPTS on the link from all addresses
+    together, in the current window (the window starts at the first attempt). The per-link
+    count holds however many addresses a guesser has."""
+    per_ip = _count_attempt(_attempts_key(link, ip))
+    per_link = _count_attempt(f"share-pw:{link.pk}:all")
+    return per_ip <= settings.SHARE_PASSWORD_MAX_ATTEMPTS and per_link <= settings.SHARE_PASSWORD_LINK_MAX_ATTEMPTS
 
 
 def sharelink_session_grant(session, link: ShareLink) -> None:

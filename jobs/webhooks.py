@@ -88,10 +88,18 @@ class WebhookUrlRefused(ValueError):
     """The URL is not http(s) or resolves to an address a webhook may not reach."""
 
 
+# IPv6 prefixes that carry an IPv4 address to a translator or relay: NAT64 (64:ff9b::/96, and
+# the local-use 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32). Whatever IPv4 address
+# they embed, the connection ends where the platform cannot check it: none is a webhook target.
+_TRANSLATION_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32"))
+
+
 def _address_is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in n for n in _TRANSLATION_NETWORKS):
+        return False
     return not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
                 or ip.is_reserved or ip.is_unspecified or not ip.is_global)
 
@@ -296,7 +304,9 @@ def webhook_attempt_record(*, delivery: WebhookDelivery, status_code: int | None
     if not error:
         return "delivered"
     if locked.status == WebhookDelivery.Status.FAILED:
-        log.warning("webhook %s to %s gave up after %d attempts: %s", delivery.id, delivery.url, len(locked.attempts), error)
+        # The host only: a webhook URL's path or query is often its secret (Slack, Teams, Zapier).
+        log.warning("webhook %s to %s gave up after %d attempts: %s", delivery.id, urlsplit(delivery.url).netloc,
+                    len(locked.attempts), error)
         return "failed"
     raise WebhookAttemptFailed(f"attempt {len(locked.attempts)} failed: {error}")
 

@@ -58,6 +58,10 @@ def _close_stale_connections() -> None:
 class RenderWorker(SimpleWorker):
     """SimpleWorker (no fork: the engine stays loaded) + graceful stop + abandoned-render watchdog."""
 
+    # RQ waits 1, 2, 4 ... up to 60 s between reconnection attempts while Redis is away; capped
+    # here so an idle worker takes renders again within seconds of Redis coming back.
+    max_connection_wait_time = 2.0
+
     def __init__(self, *args, device: str | None = None, watchdog: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.device = device

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,9 +19,46 @@ from typing import Iterator
 import av
 import numpy as np
 
-from .errors import SilentAudioError, UndecodableMediaError
+from .errors import BadInputError, SilentAudioError, UndecodableMediaError
 
 SAMPLE_RATE = 16000
+# Sample rates outside this range are not recordings: a WAV header may declare 1 Hz, and
+# resampling 40 KB of it to 16 kHz is gigabytes of float32.
+MIN_SAMPLE_RATE = 4000
+MAX_SAMPLE_RATE = 384000
+MAX_CHANNELS = 64
+
+
+class MediaLimitError(BadInputError):
+    """The file's header (or its decoding) exceeds a limit the caller set: refused before the
+    expensive part.  ``kind`` is one of "sample_rate", "channels", "duration", "pixels";
+    ``value`` what the file has (None when unknown), ``limit`` the bound."""
+
+    code = "media_limit"
+
+    def __init__(self, kind: str, value, limit, message: str):
+        super().__init__(message)
+        self.kind, self.value, self.limit = kind, value, limit
+
+
+def _deadline(time_budget: float | None) -> float | None:
+    return None if time_budget is None else time.monotonic() + float(time_budget)
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _pixel_guard(stream, max_pixels: int | None, name: str) -> None:
+    """Refuse a video by its stream header before any frame is decoded, and make the decoder
+    refuse any later frame larger than the limit (a size change inside the stream)."""
+    if max_pixels is None:
+        return
+    w, h = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    if w * h > max_pixels:
+        raise MediaLimitError("pixels", (w, h), max_pixels,
+                              f"The video of {name!r} is {w}x{h} pixels; the limit is {max_pixels} pixels.")
+    stream.codec_context.options = {**(stream.codec_context.options or {}), "max_pixels": str(int(max_pixels))}
 
 
 @dataclass(frozen=True)
@@ -41,13 +79,19 @@ class MediaInfo:
     format_name: str
 
 
-def _open(path, **kwargs):
-    """av.open that turns every failure into UndecodableMediaError."""
+def _open(path, *, max_pixels: int | None = None, **kwargs):
+    """av.open that turns every failure into UndecodableMediaError.
+
+    max_pixels also bounds the frames FFmpeg decodes while it opens the file (stream-info
+    probing decodes several H.264 frames): larger ones fail there instead of being allocated.
+    """
     path = str(path)
     if not os.path.isfile(path):
         raise UndecodableMediaError(f"The file {Path(path).name!r} does not exist.")
     if os.path.getsize(path) == 0:
         raise UndecodableMediaError(f"The file {Path(path).name!r} is empty.")
+    if max_pixels is not None:
+        kwargs["options"] = {**kwargs.get("options", {}), "max_pixels": str(int(max_pixels))}
     try:
         return av.open(path, **kwargs)
     except Exception as e:  # av raises many types (InvalidDataError, OSError, ValueError...)
@@ -71,21 +115,26 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=rotation // 90))
 
 
-def _video_timestamps(container, stream, limit: int = 400) -> list[float]:
+def _video_timestamps(container, stream, limit: int = 400, deadline: float | None = None) -> list[float]:
     """Presentation times (s) of the first `limit` video packets, from demuxing only."""
     ts = []
     for packet in container.demux(stream):
         if packet.pts is not None and packet.time_base is not None:
             ts.append(float(packet.pts * packet.time_base))
-        if len(ts) >= limit:
+        if len(ts) >= limit or _past(deadline):
             break
     return sorted(ts)
 
 
-def probe(path) -> MediaInfo:
-    """Describe a media file; raises UndecodableMediaError when it has no decodable stream."""
+def probe(path, *, max_pixels: int | None = None, time_budget: float | None = None) -> MediaInfo:
+    """Describe a media file; raises UndecodableMediaError when it has no decodable stream.
+
+    max_pixels: a video whose stream header declares more pixels is refused (MediaLimitError)
+    before any frame is decoded.  time_budget: seconds of demuxing for the frame-rate scan.
+    """
     name = Path(str(path)).name
-    with _open(path) as c:
+    deadline = _deadline(time_budget)
+    with _open(path, max_pixels=max_pixels) as c:
         vs = c.streams.video[0] if c.streams.video else None
         as_ = c.streams.audio[0] if c.streams.audio else None
         if vs is None and as_ is None:
@@ -103,6 +152,7 @@ def probe(path) -> MediaInfo:
         fps = 0.0
         vfr = False
         if vs is not None:
+            _pixel_guard(vs, max_pixels, name)
             vs.thread_type = "AUTO"
             try:
                 frame = next(c.decode(vs))
@@ -118,7 +168,7 @@ def probe(path) -> MediaInfo:
             fps = float(rate) if rate else 0.0
             try:
                 c.seek(0)
-                ts = _video_timestamps(c, vs)
+                ts = _video_timestamps(c, vs, deadline=deadline)
             except Exception:
                 ts = []
             if len(ts) >= 3:
@@ -155,23 +205,30 @@ def probe(path) -> MediaInfo:
         )
 
 
-def write_poster(video_path, jpeg_path, *, max_size: int = 640, at: float = 0.5) -> None:
-    """Write a JPEG of the frame at fraction `at` of the video's duration, long side <= max_size."""
+def write_poster(video_path, jpeg_path, *, max_size: int = 640, at: float = 0.5,
+                 max_pixels: int | None = None, time_budget: float | None = None) -> None:
+    """Write a JPEG of the frame at fraction `at` of the video's duration, long side <= max_size.
+
+    time_budget: seconds of decoding towards `at`; when they run out (keyframes far apart),
+    the latest frame decoded so far is the poster.  max_pixels as in probe().
+    """
     import cv2
 
-    info = probe(video_path)
+    deadline = _deadline(time_budget)
+    info = probe(video_path, max_pixels=max_pixels, time_budget=time_budget)
     if not info.has_video:
         raise UndecodableMediaError(f"The file {Path(str(video_path)).name!r} has no video.")
     img = None
-    with _open(video_path) as c:
+    with _open(video_path, max_pixels=max_pixels) as c:
         vs = c.streams.video[0]
+        _pixel_guard(vs, max_pixels, Path(str(video_path)).name)
         target = max(0.0, min(1.0, at)) * info.duration
         try:
             if target > 0:
                 c.seek(int(target * av.time_base), any_frame=False, backward=True)
             for frame in c.decode(vs):
                 img = frame
-                if frame.time is None or frame.time >= target - 1e-3:
+                if frame.time is None or frame.time >= target - 1e-3 or _past(deadline):
                     break
         except Exception:
             pass
@@ -202,28 +259,62 @@ def _atomic_write_bytes(path, data: bytes) -> None:
             tmp.unlink()
 
 
-def decode_audio(path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def decode_audio(path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Decode the first audio stream of any file (audio or video) to mono float32.
 
     Returns (N,) float32 in [-1, 1] at `sample_rate` Hz.  Raises UndecodableMediaError when
     there is no decodable audio stream, SilentAudioError when it holds no samples.
+
+    Before anything is decoded, the stream header's sample rate and channel count must be
+    plausible (MIN_SAMPLE_RATE..MAX_SAMPLE_RATE, at most MAX_CHANNELS), and with max_seconds
+    its declared duration must fit; decoding then stops as soon as the output passes
+    max_seconds (MediaLimitError, kind "duration").  Memory stays bounded by the output:
+    each decoded block is resampled and mixed down on its own.
     """
     name = Path(str(path)).name
     chunks = []
+    total = 0
+    cap = None if max_seconds is None else int(max_seconds * sample_rate) + 1
     with _open(path) as c:
         if not c.streams.audio:
             raise UndecodableMediaError(f"The file {name!r} has no audio stream.")
         stream = c.streams.audio[0]
+        rate = int(stream.codec_context.sample_rate or 0)
+        channels = int(stream.codec_context.channels or 0)
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise MediaLimitError("sample_rate", rate, (MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
+                                  f"The audio of {name!r} declares a sample rate of {rate} Hz; "
+                                  f"recordings are between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz.")
+        if channels > MAX_CHANNELS:
+            raise MediaLimitError("channels", channels, MAX_CHANNELS,
+                                  f"The audio of {name!r} declares {channels} channels; at most {MAX_CHANNELS} are read.")
+        if max_seconds is not None:
+            declared = _declared_seconds(c, stream)
+            # Headers estimate (VBR MP3 without an index); the decoded length decides the rest.
+            if declared is not None and declared > max_seconds * 1.1 + 1:
+                raise MediaLimitError("duration", declared, max_seconds,
+                                      f"The audio of {name!r} is {declared:.0f} s long; the limit is {max_seconds:.0f} s.")
         # Mixing to mono is done here (mean of channels) rather than by swresample, whose
         # default downmix matrices depend on the channel layout and may attenuate.
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+
+        def keep(out) -> None:
+            nonlocal total
+            chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
+            total += chunks[-1].size
+            if cap is not None and total > cap:
+                raise MediaLimitError("duration", None, max_seconds,
+                                      f"The audio of {name!r} is longer than {max_seconds:.0f} s.")
+
         try:
             for frame in c.decode(stream):
                 frame.pts = None  # some files have broken pts; resampler needs none
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().mean(axis=0))
+                    keep(out)
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().mean(axis=0))
+                keep(out)
+        except MediaLimitError:
+            raise
         except Exception as e:
             if not chunks:
                 raise UndecodableMediaError(
@@ -233,10 +324,21 @@ def decode_audio(path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if not chunks:
         raise SilentAudioError(f"The audio of {name!r} is empty.")
     audio = np.concatenate(chunks).astype(np.float32, copy=False)
+    del chunks
     if audio.size == 0:
         raise SilentAudioError(f"The audio of {name!r} is empty.")
     np.clip(audio, -1.0, 1.0, out=audio)
     return audio
+
+
+def _declared_seconds(container, stream) -> float | None:
+    """The longest duration the container or the stream header declares, if any."""
+    found = []
+    if container.duration is not None and container.duration > 0:
+        found.append(container.duration / av.time_base)
+    if stream.duration and stream.time_base:
+        found.append(float(stream.duration * stream.time_base))
+    return max(found) if found else None
 
 
 def is_silent(audio: np.ndarray, *, threshold_db: float = -55.0) -> bool:

@@ -141,6 +141,24 @@ def test_gives_up_after_max_attempts(cast, make_finished_job, receiver, run_webh
     assert len(rx.requests) == 3
 
 
+def test_giving_up_logs_the_host_not_the_secret_path(cast, make_finished_job, receiver, run_webhooks, fast_retries,
+                                                    django_capture_on_commit_callbacks, caplog):
+    """Issue 17, Low 6: a webhook URL's path is often its secret; the log names the host."""
+    import logging
+
+    rx = receiver([500])
+    job = make_finished_job(cast.acme, n=1)
+    job.webhook_url = rx.url.replace("/hooks/mouthpiece", "/services/T000/B000/s3cr3tW3bh00kT0k3n")
+    job.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.webhook_events_for_job_finished(job)
+    with caplog.at_level(logging.WARNING):
+        run_webhooks()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "gave up" in text and "127.0.0.1:" in text
+    assert "s3cr3tW3bh00kT0k3n" not in text
+
+
 def test_hanging_receiver_times_out_as_failed_attempt(cast, make_finished_job, receiver, settings, fast_retries):
     settings.WEBHOOK_TIMEOUT = 0.3
     settings.WEBHOOK_MAX_ATTEMPTS = 1
@@ -183,6 +201,21 @@ def test_enqueue_uses_rq_retry_with_backoff(cast, make_finished_job, redis_conn,
     "http://0.0.0.0/", "http://224.0.0.1/", "ftp://example.com/hook", "file:///etc/passwd", "http://user:pw@93.184.216.34/",
 ])
 def test_ssrf_targets_refused_in_production(settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    with pytest.raises(webhooks.WebhookUrlRefused):
+        webhooks.webhook_url_check(url)
+
+
+@pytest.mark.parametrize("url", [
+    "http://[2002:7f00:1::1]/hook",          # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/latest/",    # 6to4 of 169.254.169.254
+    "http://[2002:808:808::1]/hook",         # 6to4 of a public address: still a relay we cannot check
+    "http://[64:ff9b::7f00:1]/hook",         # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::a00:1]/hook",        # local-use NAT64
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+])
+def test_ipv6_translation_prefixes_are_refused_like_nat64(settings, url):
+    """Issue 17, Low 12: 2002::/16 (6to4) was accepted while NAT64 was refused."""
     settings.WEBHOOK_ALLOW_PRIVATE = False
     with pytest.raises(webhooks.WebhookUrlRefused):
         webhooks.webhook_url_check(url)

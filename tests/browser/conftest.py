@@ -97,7 +97,10 @@ def live_server_proc(django_db_setup, tmp_path_factory):
     port = _free_port()
     # The same mode as this process (password hashers, cache prefix), whatever set it.
     env = {**os.environ, "DJANGO_ENV": settings.DJANGO_ENV, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(media_root),
-           "LIPSYNC_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+           "LIPSYNC_DEVICE": "cpu", "PYTHONUNBUFFERED": "1",
+           # Playwright's wait_for_function evaluates its predicate with eval in the page; the
+           # app's own scripts never do (tests/deploy/test_csp.py), and inline scripts stay refused.
+           "CSP_SCRIPT_SRC_EXTRA": "'unsafe-eval'"}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the servers are not driven by Playwright
     # Several suites may run at once, each with its own VAR_DIR: one pair of logs per VAR_DIR.
     prefix = Path(settings.VAR_DIR).name
@@ -132,7 +135,7 @@ def live(live_server_proc, settings, transactional_db):
 @pytest.fixture
 def new_page(browser, live):
     """new_page(viewport=DESKTOP, **context options) -> a page in a fresh browser context."""
-    contexts, script_errors = [], []
+    contexts, script_errors, csp_violations = [], [], []
 
     def make(viewport=DESKTOP, **options):
         context = browser.new_context(viewport=viewport, base_url=live.url, accept_downloads=True, **options)
@@ -140,9 +143,14 @@ def new_page(browser, live):
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: script_errors.append(f"{page.url}: {error}"))
+        # Every page of the suite runs under the site's Content-Security-Policy: a violation
+        # (an inline script or style the policy refuses) is a failure of the test that saw it.
+        page.on("console", lambda msg: csp_violations.append(f"{page.url}: {msg.text}")
+                if "Content Security Policy" in msg.text else None)
         return page
 
     yield make
     for context in contexts:
         context.close()
     assert script_errors == [], f"uncaught JavaScript errors: {script_errors}"
+    assert csp_violations == [], f"Content-Security-Policy violations: {csp_violations}"

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
-import socket
 
 import django_rq
 from django.conf import settings
@@ -18,18 +16,21 @@ class Command(BaseCommand):
         parser.add_argument("--device", default=settings.LIPSYNC_DEVICE or "", help="cuda:0, cpu, ... (default: auto)")
         parser.add_argument("--queues", default=",".join(settings.RENDER_QUEUES), help="comma-separated, best first")
         parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
-        parser.add_argument("--name", default="", help="unique worker name (default: host-device-pid)")
+        parser.add_argument("--name", default="", help="worker name (default: host-device-pid-random, new for every process)")
+        parser.add_argument("--log-name", default="", help="log to var/log/worker-<log-name>.log (default: the worker name)")
         parser.add_argument("--no-preload", action="store_true", help="load the engine at the first render")
         parser.add_argument("--no-scheduler", action="store_true", help="do not run RQ's scheduler (retry backoff)")
 
-    def handle(self, *args, device, queues, burst, name, no_preload, no_scheduler, **options):
+    def handle(self, *args, device, queues, burst, name, log_name, no_preload, no_scheduler, **options):
         from jobs.worker import RenderWorker, engine_get
+        from jobs.worker_registry import registrations_clean_stale, worker_name
 
         device = device or None
-        name = name or f"{socket.gethostname()}-{(device or 'auto').replace(':', '')}-{os.getpid()}"
-        self._log_to_file(name)
+        name = name or worker_name(device=device)
+        self._log_to_file(log_name or name)
         queue_names = [q.strip() for q in queues.split(",") if q.strip()]
         queue_list = [django_rq.get_queue(q) for q in queue_names]
+        registrations_clean_stale(queue_list[0].connection)
         worker = RenderWorker(queue_list, connection=queue_list[0].connection, name=name, device=device)
         if not no_preload:
             engine = engine_get(device)

@@ -96,7 +96,7 @@ if (root && "WebSocket" in window) {
       else if (m.type === "job") onJob(m);
     });
     ws.addEventListener("close", (e) => {
-      if (e.code === 4404) return;  // not ours (or gone): do not hammer the server
+      if (e.code === 4404 || e.code === 4403) return;  // not ours, gone, or no longer a member: do not hammer the server
       if (window.mp && window.mp.toast && delay > 4000) window.mp.toast(t.offline, "info");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
