@@ -332,6 +332,7 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     """One audio on N templates: Job + Renders + render-seconds reservation in one transaction;
     renders go to the queues when it commits."""
     from lipsync.errors import UndecodableMediaError
+    from lipsync.constants import SAMPLE_RATE
     from lipsync.media import MediaLimitError, decode_audio, is_silent, probe
 
     _authorize(team=team, user=user, action="job.create")
@@ -388,8 +389,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
             raise _media_limit_message(e)
         except UndecodableMediaError:
             raise ValidationError(_("This file is not audio we can read: it may be corrupt or truncated."), code="undecodable")
-        duration = len(samples) / 16000.0
-        if duration < 0.1 or is_silent(samples):
+        duration = len(samples) / SAMPLE_RATE
+        if is_silent(samples):  # the engine's one silence rule (too short counts as silent)
             raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
         del samples
         if duration > max_seconds:

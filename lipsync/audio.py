@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .constants import SAMPLE_RATE, SILENCE_PEAK
+from .constants import SAMPLE_RATE
 
 HOP_LENGTH = 160          # 10 ms -> 100 Hz features
 N_FFT = 400               # 25 ms window
@@ -117,7 +117,9 @@ def analyse_audio(path, *, language=None, speech_features: bool = True,
         for chunk in iter(lambda: f.read(1 << 20), b""):
             sha.update(chunk)
     samples = _decode(path)
-    if samples.size < SAMPLE_RATE // 10 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
+    from .media import is_silent
+
+    if is_silent(samples):
         raise SilentAudioError("The audio is empty or silent, so there is no speech to lip-sync.")
     audio = analyse_samples(samples, language=language)
     audio.sha256 = sha.hexdigest()

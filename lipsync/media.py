@@ -21,7 +21,8 @@ import numpy as np
 
 from .errors import BadInputError, SilentAudioError, UndecodableMediaError
 
-SAMPLE_RATE = 16000
+from .constants import MIN_AUDIO_SECONDS, SAMPLE_RATE, SILENCE_DB
+
 # Sample rates outside this range are not recordings: a WAV header may declare 1 Hz, and
 # resampling 40 KB of it to 16 kHz is gigabytes of float32.
 MIN_SAMPLE_RATE = 4000
@@ -341,11 +342,13 @@ def _declared_seconds(container, stream) -> float | None:
     return max(found) if found else None
 
 
-def is_silent(audio: np.ndarray, *, threshold_db: float = -55.0) -> bool:
-    """True when the loudest 50 ms window of `audio` is below threshold_db dBFS (RMS)."""
-    if audio.size == 0:
+def is_silent(audio: np.ndarray, *, threshold_db: float = SILENCE_DB,
+              sample_rate: int = SAMPLE_RATE) -> bool:
+    """The one silence rule: True when `audio` (N,) is shorter than MIN_AUDIO_SECONDS or its
+    loudest 50 ms window is below threshold_db dBFS (RMS)."""
+    if audio.size < MIN_AUDIO_SECONDS * sample_rate:
         return True
-    win = 800
+    win = sample_rate // 20
     n = audio.size // win
     if n == 0:
         rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
