@@ -298,6 +298,7 @@ LIPSYNC_CHECKPOINT = env.str("LIPSYNC_CHECKPOINT", default="")  # e.g. a Wav2Lip
 RENDER_TIMEOUT_BASE = env.int("RENDER_TIMEOUT_BASE", default=300)  # seconds
 RENDER_TIMEOUT_PER_AUDIO_SECOND = env.float("RENDER_TIMEOUT_PER_AUDIO_SECOND", default=20.0)
 RENDER_MAX_ATTEMPTS = env.int("RENDER_MAX_ATTEMPTS", default=3)
+RENDER_WORKERS = env.int("RENDER_WORKERS", default=0)  # render workers per CPU host; 0: one per two cores
 PROGRESS_MAX_EVENTS_PER_SECOND = env.float("PROGRESS_MAX_EVENTS_PER_SECOND", default=5.0)
 # /healthz: fewer live render workers than this is a 503; an idle RQ worker beats every ~405 s.
 HEALTH_MIN_WORKERS = env.int("HEALTH_MIN_WORKERS", default=1)

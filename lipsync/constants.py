@@ -5,3 +5,15 @@ SAMPLE_RATE = 16000     # Hz: every analysis works on mono audio at this rate
 # MIN_AUDIO_SECONDS or its loudest 50 ms window is below SILENCE_DB (RMS, dBFS).
 SILENCE_DB = -55.0
 MIN_AUDIO_SECONDS = 0.1
+
+
+def thread_budget() -> int:
+    """CPU threads this process may use for one render (0: no limit, the libraries' own
+    defaults).  LIPSYNC_THREADS is set per worker when several render workers share a host,
+    so that N workers do not each start a thread per core."""
+    import os
+
+    try:
+        return max(0, int(os.environ.get("LIPSYNC_THREADS", "0") or 0))
+    except ValueError:
+        return 0

@@ -124,14 +124,17 @@ class WhisperEncoder:
     """The Whisper base encoder.  encode(samples) -> (T, 512) float32 at 50 Hz, row t
     describing the 20 ms from t / 50 s; T = ceil(N / 320)."""
 
-    def __init__(self, device: str = "cpu", *, threads: int = 0):
+    def __init__(self, device: str = "cpu", *, threads: int | None = None):
         try:
             import ctranslate2
         except ImportError as e:
             raise MissingComponentError(
                 "The package ctranslate2 is missing: install ctranslate2==4.8.5 to compute "
                 "speech features.") from e
+        from .constants import thread_budget
+
         path, files = whisper_files()
+        threads = thread_budget() if threads is None else threads
         dev = "cuda" if str(device).startswith("cuda") else "cpu"
         index = int(str(device).split(":")[1]) if ":" in str(device) else 0
         self.device = dev

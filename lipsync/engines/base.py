@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .. import align
+from ..constants import thread_budget
 from ..errors import RenderCancelled, SilentAudioError
 from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent, read_frames
 
@@ -152,6 +153,11 @@ class Engine:
     def __init__(self, device: str = "cpu", **options):
         self.device = device
         self.options = options
+        budget = thread_budget()
+        if budget:  # several workers share this host: OpenCV keeps to this one's share
+            import cv2
+
+            cv2.setNumThreads(budget)
 
     # -- to implement -------------------------------------------------------------------
     def frame_renderer(self, template, audio, fps: float, n_frames: int):
@@ -231,7 +237,8 @@ class Engine:
         t_start = time.perf_counter()
         with contextlib.closing(frames), single_thread_blas():
             writer = VideoWriter(out_path, W, H, out_fps, audio=mux_audio, audio_rate=mux_rate,
-                                 preset=preset or x264_preset(), crf=X264_CRF if crf is None else crf)
+                                 preset=preset or x264_preset(), crf=X264_CRF if crf is None else crf,
+                                 threads=thread_budget())
             try:
                 busy = pipeline(n_out, fetch, process, writer.write)
                 check()

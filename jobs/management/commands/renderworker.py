@@ -20,10 +20,17 @@ class Command(BaseCommand):
         parser.add_argument("--log-name", default="", help="log to var/log/worker-<log-name>.log (default: the worker name)")
         parser.add_argument("--no-preload", action="store_true", help="load the engine at the first render")
         parser.add_argument("--no-scheduler", action="store_true", help="do not run RQ's scheduler (retry backoff)")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="CPU hosts: run this many worker processes, each with an equal share of the cores "
+                                 "(0: RENDER_WORKERS, else one per two cores)")
 
-    def handle(self, *args, device, queues, burst, name, log_name, no_preload, no_scheduler, **options):
-        from jobs.worker import RenderWorker, engine_get
+    def handle(self, *args, device, queues, burst, name, log_name, no_preload, no_scheduler, workers=1, **options):
+        from jobs.worker import RenderWorker, engine_get, render_worker_count
         from jobs.worker_registry import registrations_clean_stale, worker_name
+
+        count = render_worker_count(workers or None)
+        if count > 1:
+            return self._run_many(count)
 
         device = device or None
         name = name or worker_name(device=device)
@@ -36,6 +43,42 @@ class Command(BaseCommand):
             engine = engine_get(device)
             logging.getLogger("jobs.worker").info("worker %s: engine %s on %s ready", name, getattr(engine, "name", "?"), getattr(engine, "device", device))
         worker.work(burst=burst, with_scheduler=not no_scheduler, logging_level=settings.LOG_LEVEL)
+
+    def _run_many(self, count: int) -> None:
+        """Run `count` single workers as child processes with their thread budgets; forward
+        SIGTERM/SIGINT (each puts its render back) and return when all have exited.  A child
+        that dies is not restarted here: runall and docker/launch_workers.py supervise."""
+        import os
+        import signal
+        import subprocess
+        import sys
+
+        from jobs.worker import worker_thread_env
+
+        # the same command line for each child, without --workers (and --name: one name
+        # cannot serve several processes)
+        argv, skip = [], False
+        for arg in sys.argv:
+            if skip:
+                skip = False
+            elif arg in ("--workers", "--name"):
+                skip = True
+            elif not arg.startswith(("--workers=", "--name=")):
+                argv.append(arg)
+        env = {**os.environ, **worker_thread_env(count)}
+        procs = [subprocess.Popen([sys.executable, *argv, "--workers", "1"], env=env) for _ in range(count)]
+        self.stdout.write(f"{count} render workers, {env['LIPSYNC_THREADS']} CPU threads each")
+
+        def forward(sig, _frame):
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(sig)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise SystemExit(max(abs(c) for c in codes))
 
     @staticmethod
     def _log_to_file(name: str) -> None:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
@@ -40,6 +40,7 @@ class Child:
     failures: int = 0  # consecutive exits that came before HEALTHY_AFTER
     due: float = 0.0  # monotonic time of the next start; 0 = running or not scheduled
     restarts: int = 0
+    env: dict = field(default_factory=dict)  # added to the environment it starts with
 
     def backoff(self) -> float:
         return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, self.failures - 1))
@@ -61,8 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--no-seed", action="store_true")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="render workers on this host (default: RENDER_WORKERS, else one per two CPU cores)")
 
-    def handle(self, *args, port: int, host: str, no_seed: bool, **opts):
+    def handle(self, *args, port: int, host: str, no_seed: bool, workers: int | None = None, **opts):
+        from jobs.worker import render_worker_count, worker_thread_env
+
         self.stdout.write(f"Redis: {'embedded (' + settings.REDIS_URL + ')' if settings.EMBEDDED_REDIS else settings.REDIS_URL}")
         self.stdout.write(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} {settings.DATABASES['default'].get('NAME')}")
         call_command("migrate", interactive=False, verbosity=0)
@@ -76,9 +81,16 @@ class Command(BaseCommand):
         manage = os.path.join(settings.BASE_DIR, "manage.py")
         # Workers get a fresh unique name per process (renderworker's default): a restarted
         # worker never waits for its SIGKILLed predecessor's registration to expire.
+        n_workers = render_worker_count(workers)
+        render_workers = [
+            Child("worker" if k == 1 else f"worker-{k}",
+                  [py, manage, "renderworker", "--queues", ",".join(settings.RENDER_QUEUES),
+                   "--log-name", "render" if k == 1 else f"render-{k}"],
+                  env=worker_thread_env(n_workers))
+            for k in range(1, n_workers + 1)]
         self.children = {c.name: c for c in (
             Child("web", webserver.command(host, port)),
-            Child("worker", [py, manage, "renderworker", "--queues", ",".join(settings.RENDER_QUEUES), "--log-name", "render"]),
+            *render_workers,
             Child("service-worker", [py, manage, "renderworker", "--queues", "prep,webhooks,maintenance", "--log-name", "service",
                                      "--device", "cpu", "--no-preload"]),
             Child("maintenance", [py, manage, "maintenance", "--loop", "300"]),
@@ -89,6 +101,7 @@ class Command(BaseCommand):
         mode = "production" if settings.PRODUCTION else f"{settings.DJANGO_ENV}, DEBUG={settings.DEBUG}"
         self.stdout.write(self.style.SUCCESS(
             f"\nMouthpiece is running at http://{host}:{port}/ ({mode})\n"
+            f"  render workers: {n_workers} ({worker_thread_env(n_workers)['LIPSYNC_THREADS']} CPU threads each)\n"
             f"  logs: tail -f {settings.LOG_DIR}/*.log\n"
             f"  stop: Ctrl-C\n"))
         if settings.DEBUG:
@@ -115,7 +128,8 @@ class Command(BaseCommand):
     # --- supervision ---------------------------------------------------------------------------
 
     def _start(self, child: Child) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SITE_URL": settings.SITE_URL, "EMBEDDED_REDIS_START": "0"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SITE_URL": settings.SITE_URL, "EMBEDDED_REDIS_START": "0",
+               **child.env}
         if "worker" not in child.name:  # workers write var/log/worker-<name>.log themselves
             env["LOG_FILE"] = str(settings.LOG_DIR / f"{child.name}.log")
         child.proc = subprocess.Popen(child.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
