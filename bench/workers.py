@@ -5,7 +5,7 @@
 The batch is the platform's unit of work: one ~10 s voice (portrait_hevc_audio.wav) and
 --templates templates (the square clips and a 720x1280 cut of the portrait, repeated). Each
 worker is a separate process that loads the engine once and renders its share in turn, with
-the thread budget the platform gives it (jobs.worker.worker_thread_env), which is what
+the thread budget the platform gives it (lipsync.constants.worker_thread_env), which is what
 `renderworker --workers N` runs. Templates are prepared (cached) before the clock starts.
 """
 
@@ -23,12 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MEDIA = REPO.parent / "shared" / "media"
+from lipsync.constants import worker_thread_env  # noqa: E402
+
 AUDIO = MEDIA / "portrait_hevc_audio.wav"
-
-
-def thread_env(workers: int) -> dict[str, str]:
-    share = str(max(1, (os.cpu_count() or 1) // workers))
-    return {"LIPSYNC_THREADS": share, "OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share}
 
 
 def child(paths: list[str], cache: str, out: str) -> None:
@@ -50,7 +47,7 @@ def child(paths: list[str], cache: str, out: str) -> None:
 
 def run(paths, workers, cache, out) -> tuple[float, list[float]]:
     shares = [paths[i::workers] for i in range(workers)]
-    env = {**os.environ, **thread_env(workers)}
+    env = {**os.environ, **worker_thread_env(workers)}
     t = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, __file__, "--child", cache, out, *share], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for share in shares]
@@ -101,7 +98,7 @@ def main() -> int:
     for n in a.workers:
         wall, singles = run(paths, n, cache, str(out))
         first = first or wall
-        print(f"| {n} | {thread_env(n)['LIPSYNC_THREADS']} | {wall:.1f} | {sum(singles):.1f} | "
+        print(f"| {n} | {worker_thread_env(n)['LIPSYNC_THREADS']} | {wall:.1f} | {sum(singles):.1f} | "
               f"{wall / sum(singles):.2f} | {wall / first:.2f} |", flush=True)
     return 0
 

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import connections
 from rq.worker import SimpleWorker
 
+from lipsync.constants import worker_thread_env  # noqa: F401 - the thread budget of N workers
+
 log = logging.getLogger(__name__)
 
 _engines: dict[str, object] = {}
@@ -43,14 +45,6 @@ def render_worker_count(requested: int | None = None) -> int:
     two cores (a render keeps about two busy: its decode/encode threads and the mouth work)."""
     n = requested or settings.RENDER_WORKERS or (os.cpu_count() or 1) // 2
     return max(1, int(n))
-
-
-def worker_thread_env(workers: int) -> dict[str, str]:
-    """Environment for each of `workers` render workers on this host: an equal share of the
-    cores as each one's thread budget (the encoder, Whisper, OpenCV and BLAS read it), so N
-    workers do not each start a thread per core."""
-    share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
-    return {"LIPSYNC_THREADS": share, "OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share}
 
 
 def stop_requested() -> bool:

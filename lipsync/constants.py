@@ -17,3 +17,12 @@ def thread_budget() -> int:
         return max(0, int(os.environ.get("LIPSYNC_THREADS", "0") or 0))
     except ValueError:
         return 0
+
+
+def worker_thread_env(workers: int) -> dict[str, str]:
+    """Environment for each of `workers` render processes sharing this host: an equal share of
+    the cores as each one's thread budget (the encoder, Whisper, OpenCV and BLAS read it)."""
+    import os
+
+    share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    return {"LIPSYNC_THREADS": share, "OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share}
