@@ -260,10 +260,13 @@ def _atomic_write_bytes(path, data: bytes) -> None:
             tmp.unlink()
 
 
-def decode_audio(path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
-    """Decode the first audio stream of any file (audio or video) to mono float32.
+def decode_audio(path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None,
+                 mono: bool = True) -> np.ndarray:
+    """Decode the first audio stream of any file (audio or video) to float32.
 
-    Returns (N,) float32 in [-1, 1] at `sample_rate` Hz.  Raises UndecodableMediaError when
+    Returns (N,) float32 in [-1, 1] at `sample_rate` Hz, or with mono=False (C, N) keeping
+    the source's channels (C = 1 or 2; more are mixed down to stereo), for the output's
+    soundtrack.  Raises UndecodableMediaError when
     there is no decodable audio stream, SilentAudioError when it holds no samples.
 
     Before anything is decoded, the stream header's sample rate and channel count must be
@@ -297,12 +300,15 @@ def decode_audio(path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | N
                                       f"The audio of {name!r} is {declared:.0f} s long; the limit is {max_seconds:.0f} s.")
         # Mixing to mono is done here (mean of channels) rather than by swresample, whose
         # default downmix matrices depend on the channel layout and may attenuate.
-        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        out_channels = 1 if mono else min(max(channels, 1), 2)
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate,
+                                      layout=None if mono or channels <= 2 else "stereo")
 
         def keep(out) -> None:
             nonlocal total
-            chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
-            total += chunks[-1].size
+            block = out.to_ndarray().astype(np.float32, copy=False)
+            chunks.append(block.mean(axis=0) if mono else block[:out_channels])
+            total += chunks[-1].shape[-1]
             if cap is not None and total > cap:
                 raise MediaLimitError("duration", None, max_seconds,
                                       f"The audio of {name!r} is longer than {max_seconds:.0f} s.")
@@ -324,7 +330,7 @@ def decode_audio(path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | N
             # truncated file: keep what decoded
     if not chunks:
         raise SilentAudioError(f"The audio of {name!r} is empty.")
-    audio = np.concatenate(chunks).astype(np.float32, copy=False)
+    audio = np.concatenate(chunks, axis=-1).astype(np.float32, copy=False)
     del chunks
     if audio.size == 0:
         raise SilentAudioError(f"The audio of {name!r} is empty.")
@@ -445,6 +451,39 @@ X264_PRESET = "ultrafast"
 X264_CRF = 20
 
 
+def _nvenc_options(cq: int) -> dict[str, str]:
+    """NVENC settings that match libx264 at X264_CRF in quality: constant quality cq."""
+    return {"preset": "p4", "rc": "vbr", "cq": str(cq), "b": "0"}
+
+
+_ENCODERS: dict[str, str] = {}
+
+
+def video_encoder(device: str | None) -> str:
+    """The H.264 encoder for renders on `device`: h264_nvenc on a CUDA device when this
+    FFmpeg has it and it opens (a driver and a GPU are there), else libx264.  The choice is
+    made once per device and logged."""
+    import logging
+
+    key = str(device or "cpu")
+    if key not in _ENCODERS:
+        choice, why = "libx264", "CPU device"
+        if key.startswith("cuda"):
+            why = "h264_nvenc is not in this FFmpeg build"
+            if "h264_nvenc" in av.codecs_available:
+                try:
+                    ctx = av.CodecContext.create("h264_nvenc", "w")
+                    ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+                    ctx.time_base = Fraction(1, 25)
+                    ctx.open()
+                    choice, why = "h264_nvenc", "NVENC opened"
+                except Exception as e:  # no GPU or driver behind the build's encoder
+                    why = f"h264_nvenc did not open ({e})"
+        _ENCODERS[key] = choice
+        logging.getLogger(__name__).info("video encoder for %s: %s (%s)", key, choice, why)
+    return _ENCODERS[key]
+
+
 class VideoWriter:
     """Encode H.264 yuv420p + AAC into an mp4 (+faststart), atomically.
 
@@ -453,12 +492,14 @@ class VideoWriter:
     are written so the muxer never buffers the whole file.
 
     frames: (H, W, 3) uint8 RGB; odd sizes are cropped to even (bottom/right pixel).
-    audio: (N,) float32 mono at audio_rate, or None.
+    audio: (N,) float32 mono or (C, N) with C = 1 or 2 channels, at audio_rate, or None.
+    codec: "libx264" (preset, crf) or "h264_nvenc" (NVIDIA's encoder; crf is its cq).
     """
 
     def __init__(self, out_path, width: int, height: int, fps: float, *,
                  audio: np.ndarray | None = None, audio_rate: int = SAMPLE_RATE,
-                 preset: str = X264_PRESET, crf: int = X264_CRF, threads: int = 0):
+                 preset: str = X264_PRESET, crf: int = X264_CRF, threads: int = 0,
+                 codec: str = "libx264"):
         self.out_path = Path(out_path)
         self.width = int(width) // 2 * 2
         self.height = int(height) // 2 * 2
@@ -474,20 +515,24 @@ class VideoWriter:
         self.container = av.open(str(self.tmp_path), "w", format="mp4",
                                  options={"movflags": "+faststart"})
         try:
-            vs = self.container.add_stream("libx264", rate=self.rate)
+            vs = self.container.add_stream(codec, rate=self.rate)
             vs.width, vs.height = self.width, self.height
             vs.pix_fmt = "yuv420p"
             vs.codec_context.time_base = 1 / self.rate
-            vs.options = {"preset": preset, "crf": str(crf)}
+            vs.options = (_nvenc_options(crf) if codec == "h264_nvenc"
+                          else {"preset": preset, "crf": str(crf)})
             vs.codec_context.thread_count = threads
             self.vstream = vs
             self.audio = None
-            if audio is not None and len(audio):
+            if audio is not None and np.asarray(audio).size:
+                audio = np.asarray(audio, np.float32)
+                audio = audio[None, :] if audio.ndim == 1 else audio[:2]
+                self.layout = "stereo" if audio.shape[0] == 2 else "mono"
                 a = self.container.add_stream("aac", rate=int(audio_rate))
-                a.layout = "mono"
-                a.bit_rate = 128000 if audio_rate >= 32000 else 64000
+                a.layout = self.layout
+                a.bit_rate = (128000 if audio_rate >= 32000 else 64000) * audio.shape[0]
                 self.astream = a
-                self.audio = np.ascontiguousarray(audio, dtype=np.float32)
+                self.audio = np.ascontiguousarray(audio)
                 self.audio_rate = int(audio_rate)
                 self._audio_pos = 0
         except Exception:
@@ -507,12 +552,12 @@ class VideoWriter:
     def _write_audio_until(self, seconds: float | None) -> None:
         if self.audio is None:
             return
-        end = self.audio.size if seconds is None else min(self.audio.size,
-                                                             int(seconds * self.audio_rate))
+        n = self.audio.shape[1]
+        end = n if seconds is None else min(n, int(seconds * self.audio_rate))
         while self._audio_pos < end:
             stop = min(end, self._audio_pos + 4096)
-            chunk = self.audio[self._audio_pos:stop]
-            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            chunk = np.ascontiguousarray(self.audio[:, self._audio_pos:stop])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self.layout)
             frame.sample_rate = self.audio_rate
             frame.pts = self._audio_pos
             frame.time_base = Fraction(1, self.audio_rate)

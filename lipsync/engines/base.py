@@ -21,7 +21,8 @@ import numpy as np
 from .. import align
 from ..constants import thread_budget
 from ..errors import RenderCancelled, SilentAudioError
-from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent, read_frames
+from ..media import (X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent,
+                     read_frames, video_encoder)
 
 BATCH = 8        # frames between polls of cancelled() and progress updates
 PIPE_DEPTH = 6   # frames queued between decode -> mouth -> encode (memory: 2 x this many frames)
@@ -200,10 +201,8 @@ class Engine:
 
         mux_audio, mux_rate = samples, audio.sample_rate
         if audio_source is not None:
-            try:
-                mux_audio, mux_rate = decode_audio(audio_source, sample_rate=48000), 48000
-            except Exception:
-                pass  # the analysed samples are good enough
+            # the original recording, its channels kept (stereo stays stereo), at 48 kHz
+            mux_audio, mux_rate = decode_audio(audio_source, sample_rate=48000, mono=False), 48000
         W, H = template.width_px, template.height_px
         frames = FrameSpool(read_frames(template.video_path, fps=template.fps),
                             spool=not align.is_monotonic(idx))
@@ -238,7 +237,7 @@ class Engine:
         with contextlib.closing(frames), single_thread_blas():
             writer = VideoWriter(out_path, W, H, out_fps, audio=mux_audio, audio_rate=mux_rate,
                                  preset=preset or x264_preset(), crf=X264_CRF if crf is None else crf,
-                                 threads=thread_budget())
+                                 threads=thread_budget(), codec=video_encoder(self.device))
             try:
                 busy = pipeline(n_out, fetch, process, writer.write)
                 check()

@@ -265,3 +265,30 @@ def test_render_error_midway_leaves_no_file(tpl3, audio_2s, outdir):
     with pytest.raises(RuntimeError, match="mouth stage failed"):
         Failing(device="cpu").render(tpl3, audio_2s, outdir / "o.mp4")
     assert os.listdir(outdir) == []
+
+
+def test_output_keeps_stereo_at_48k(tpl3, audio_2s, engine, outdir, tmp_path):
+    """The original recording's channels reach the output: stereo stays stereo, at 48 kHz."""
+    x = decode_audio(media("speech_en_1.wav"), sample_rate=44100)[: 2 * 44100]
+    stereo = write_audio(tmp_path / "st.wav", np.stack([x, 0.5 * x]), 44100, "pcm_s16le",
+                         sample_fmt="s16", layout="stereo")
+    out = outdir / "st.mp4"
+    engine.render(tpl3, audio_2s, out, audio_source=str(stereo))
+    info = probe(out)
+    assert info.audio_channels == 2 and info.audio_sample_rate == 48000
+    both = decode_audio(out, sample_rate=48000, mono=False)
+    assert both.shape[0] == 2
+    # the right channel is the left one at half level, as recorded
+    ratio = np.abs(both[1]).mean() / np.abs(both[0]).mean()
+    assert 0.4 < ratio < 0.6
+    mono_out = outdir / "mono.mp4"
+    engine.render(tpl3, audio_2s, mono_out, audio_source=str(media("portrait_hevc_audio.wav")))
+    assert probe(mono_out).audio_channels == 1
+
+
+def test_video_encoder_choice():
+    from lipsync.media import video_encoder
+
+    assert video_encoder("cpu") == "libx264"
+    # without a GPU here, CUDA renders still encode, with libx264 (the choice is logged)
+    assert video_encoder("cuda:0") in ("libx264", "h264_nvenc")
