@@ -45,7 +45,8 @@ def floor_seconds(tpl, n_out, fps, out_path) -> float:
 def make_720p(src, dst):
     import cv2
 
-    from lipsync.media import VideoWriter, probe, read_frames
+    from lipsync.media import VideoWriter, read_frames
+    from lipsync.probing import probe
 
     info = probe(src)
     with VideoWriter(dst, 720, 1280, info.fps, preset="ultrafast", crf=16) as w:
@@ -63,7 +64,7 @@ def main():
 
     from lipsync.audio import analyse_audio
     from lipsync.engines import load_engine
-    from lipsync.media import probe
+    from lipsync.probing import probe
     from lipsync.prepare import prepare_template
 
     work = Path(tempfile.mkdtemp(prefix="lipsync-bench-"))

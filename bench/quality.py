@@ -47,7 +47,8 @@ def _engine(variant):
 def reenact(clip: str, variants) -> dict:
     from lipsync.audio import analyse_audio
     from lipsync.evaluate import compare_mouths, cut_halves, fidelity
-    from lipsync.media import VideoWriter, decode_audio, probe, read_frames
+    from lipsync.media import VideoWriter, decode_audio, read_frames
+    from lipsync.probing import probe
     from lipsync.prepare import prepare_template
 
     rows = {}

@@ -69,7 +69,8 @@ def main() -> int:
     a = ap.parse_args()
     import cv2
 
-    from lipsync.media import VideoWriter, probe, read_frames
+    from lipsync.media import VideoWriter, read_frames
+    from lipsync.probing import probe
     from lipsync.prepare import prepare_template
 
     work = Path(tempfile.mkdtemp(prefix="lipsync-workers-"))

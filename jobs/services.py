@@ -170,7 +170,8 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
     import time
 
     from lipsync.errors import UndecodableMediaError
-    from lipsync.media import MediaLimitError, probe, write_poster
+    from lipsync.media import MediaLimitError
+    from lipsync.probing import probe, write_poster
 
     _authorize(team=team, user=user, action="template.upload")
     filename = os.path.basename(uploaded_file.name or "video.mp4")
@@ -333,7 +334,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     renders go to the queues when it commits."""
     from lipsync.errors import UndecodableMediaError
     from lipsync.constants import SAMPLE_RATE
-    from lipsync.media import MediaLimitError, decode_audio, is_silent, probe
+    from lipsync.media import MediaLimitError, decode_audio, is_silent
+    from lipsync.probing import probe
 
     _authorize(team=team, user=user, action="job.create")
     if priority not in PRIORITY_RANK:

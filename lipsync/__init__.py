@@ -11,7 +11,7 @@ from .errors import (BadInputError, LipsyncError, NoFaceError, RenderCancelled,
                      MissingComponentError, SilentAudioError, UndecodableMediaError)
 
 _LAZY = {
-    "MediaInfo": "media", "probe": "media", "write_poster": "media", "decode_audio": "media",
+    "MediaInfo": "probing", "probe": "probing", "write_poster": "probing", "decode_audio": "media",
     "PreparedTemplate": "prepare", "prepare_template": "prepare",
     "AnalysedAudio": "audio", "analyse_audio": "audio",
     "MouthModel": "mouth_model", "whisper_features": "speech",

@@ -114,7 +114,7 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_probe(a) -> int:
-    from .media import probe
+    from .probing import probe
 
     print(json.dumps(probe(a.file).__dict__))
     return 0

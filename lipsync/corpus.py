@@ -59,7 +59,8 @@ def load_clip(name: str) -> Clip:
         return Clip(name, float(z["fps"]), z["landmarks"], z["has_face"], z["whisper"],
                     z["samples"])
     from . import landmarks as L
-    from .media import decode_audio, probe, read_frames
+    from .media import decode_audio, read_frames
+    from .probing import probe
     from .speech import whisper_features
 
     fps = probe(path).fps

@@ -17,8 +17,9 @@ import numpy as np
 
 from . import landmarks as L
 from .constants import SAMPLE_RATE
-from .media import decode_audio, probe, read_frames
-from .sync import aligned_mouth, pearson, speech_energy, sync_from_series  # noqa: F401
+from .media import decode_audio, read_frames
+from .probing import probe
+from .sync import aligned_mouth, pearson, speech_energy, sync_from_series  # noqa: F401 - re-exported
 
 
 def mouth_shape_series(video_path, *, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,8 @@ from . import landmarks as L
 from . import mouth_index as MI
 from . import shape as S
 from .errors import NoFaceError, RenderCancelled
-from .media import MediaInfo, probe, read_frames
+from .media import read_frames
+from .probing import MediaInfo, probe
 from .mouth_index import MouthIndex
 
 VERSION = "prep-4"  # bump when anything stored changes meaning

@@ -62,7 +62,7 @@ def write_media(name: str, nbytes: int = 1000, *, age_seconds: float = 0) -> Pat
 
 
 def probe(path):
-    from lipsync.media import probe as _probe
+    from lipsync.probing import probe as _probe
 
     return _probe(path)
 

@@ -7,7 +7,7 @@ import pytest
 
 from lipsync.engines import available_engines, load_engine
 from lipsync.errors import LipsyncError
-from lipsync.media import probe
+from lipsync.probing import probe
 
 
 def test_registry():

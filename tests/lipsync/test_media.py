@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 
 from lipsync import media as M
+from lipsync import probing as P
 from lipsync.errors import BadInputError, SilentAudioError, UndecodableMediaError
 
 from lipsync_testutil import media, write_video
 
 
 def test_probe_video():
-    info = M.probe(media("face_square_2.mp4"))
+    info = P.probe(media("face_square_2.mp4"))
     assert info.has_video and info.has_audio
     assert (info.width, info.height) == (844, 844)
     assert info.fps == pytest.approx(25.0)
@@ -20,19 +21,19 @@ def test_probe_video():
 
 
 def test_probe_portrait_hevc():
-    info = M.probe(media("portrait_hevc_1080x1920.mp4"))
+    info = P.probe(media("portrait_hevc_1080x1920.mp4"))
     assert (info.width, info.height) == (1080, 1920)
     assert info.video_codec == "hevc"
 
 
 def test_probe_odd_rate_is_variable():
-    info = M.probe(media("face_square_1.mp4"))
+    info = P.probe(media("face_square_1.mp4"))
     assert info.fps == pytest.approx(22.13, abs=0.01)
     assert info.variable_frame_rate
 
 
 def test_probe_audio_only():
-    info = M.probe(media("speech_de_24bit.wav"))
+    info = P.probe(media("speech_de_24bit.wav"))
     assert not info.has_video and info.has_audio
     assert info.audio_sample_rate == 48000 and info.audio_channels == 2
     assert info.fps == 0.0
@@ -41,20 +42,20 @@ def test_probe_audio_only():
 @pytest.mark.parametrize("name", ["truncated", "empty", "text", "noise"])
 def test_probe_rejects_broken(broken_files, name):
     with pytest.raises(UndecodableMediaError) as e:
-        M.probe(broken_files[name])
+        P.probe(broken_files[name])
     assert "\n" not in str(e.value)
 
 
 def test_probe_missing(tmp_path):
     with pytest.raises(UndecodableMediaError):
-        M.probe(tmp_path / "nope.mp4")
+        P.probe(tmp_path / "nope.mp4")
 
 
 def test_rotation_applied(tmp_path):
     img = np.zeros((32, 64, 3), np.uint8)
     img[:, :32] = 255  # left half white
     p = write_video(tmp_path / "rot.mp4", [img] * 5, rotation=90)
-    info = M.probe(p)
+    info = P.probe(p)
     assert info.rotation == 90 and (info.width, info.height) == (32, 64)
     frames = list(M.read_frames(p))
     assert len(frames) == 5 and frames[0].shape == (64, 32, 3)
@@ -71,7 +72,7 @@ def test_read_frames_constant_rate():
 
 def test_write_poster(tmp_path):
     out = tmp_path / "poster.jpg"
-    M.write_poster(media("portrait_hevc_1080x1920.mp4"), out, max_size=320)
+    P.write_poster(media("portrait_hevc_1080x1920.mp4"), out, max_size=320)
     import cv2
 
     img = cv2.imread(str(out))
@@ -132,7 +133,7 @@ def test_writer_roundtrip_and_atomic(outdir):
             w.write(f)
         assert not out.exists()  # only the temp file exists while writing
     assert sorted(os.listdir(outdir)) == ["o.mp4"]
-    info = M.probe(out)
+    info = P.probe(out)
     assert (info.width, info.height) == (44, 30)
     assert info.has_audio and info.video_codec == "h264"
     assert info.frame_count == 25

@@ -9,7 +9,8 @@ from lipsync import align
 from lipsync.errors import (NoFaceError, RenderCancelled, SilentAudioError,
                             UndecodableMediaError)
 from lipsync.evaluate import fidelity
-from lipsync.media import decode_audio, probe, read_frames
+from lipsync.media import decode_audio, read_frames
+from lipsync.probing import probe
 from lipsync.prepare import prepare_template
 from lipsync.render import region_mask
 

@@ -67,7 +67,7 @@ def truncated(src: Path, dst: Path, fraction: float) -> Path:
 
 
 def jpeg(media_dir: Path, dst: Path) -> Path:
-    from lipsync.media import write_poster
+    from lipsync.probing import write_poster
 
     write_poster(media_dir / "face_square_1.mp4", dst)
     return dst
