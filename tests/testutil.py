@@ -124,14 +124,17 @@ def h264_copy(src: Path, dst: Path, seconds: float) -> Path:
 
     with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
         vin = inp.streams.video[0]
-        stream = out.add_stream("libx264", rate=vin.average_rate or 25)
+        rate = vin.average_rate or 25
+        stream = out.add_stream("libx264", rate=rate)
+        stream.codec_context.time_base = 1 / rate
         stream.width, stream.height, stream.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "30"}
-        for frame in inp.decode(vin):
+        for i, frame in enumerate(inp.decode(vin)):
             if frame.time is not None and frame.time >= seconds:
                 break
-            frame.pts = None
-            for packet in stream.encode(frame.reformat(format="yuv420p")):
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, 1 / rate
+            for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)

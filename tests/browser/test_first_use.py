@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from browser_testutil import VIDEO_DURATION_JS, screenshot, sign_in
+from browser_testutil import VIDEO_DURATION_JS, assert_players_keep_shape, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,3 +34,19 @@ def test_password_share_link_opens_with_the_right_password_only(live, new_page, 
     assert guest.locator("video").first.evaluate(VIDEO_DURATION_JS) > 1.0
     # Other sites still get no referrer from the share page.
     assert guest.locator('meta[name="referrer"]').get_attribute("content") == "same-origin"
+
+
+def test_players_take_the_videos_own_shape(live, new_page, cast, finished_job, media_dir, portrait_h264):
+    from jobs.sharing import sharelink_create
+
+    job = finished_job([media_dir / "face_square_2.mp4", portrait_h264], title="Shapes")
+    _, token = sharelink_create(team=cast.acme, created_by=cast.alice, job=job)
+    portrait = job.renders.get(template_name=portrait_h264.stem).template
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    for path, count, name in ((f"/jobs/{job.pk}/", 2, "job"), ("/gallery/", 2, "gallery"),
+                              (f"/templates/{portrait.pk}/", 1, "template"), (f"/s/{token}/", 2, "share")):
+        page.goto(path)
+        shapes = assert_players_keep_shape(page, count=count)
+        assert {(s["vw"], s["vh"]) for s in shapes} >= {(1080, 1920)}, shapes
+        screenshot(page, f"players-{name}", full_page=True)

@@ -57,6 +57,11 @@ if (root && "WebSocket" in window) {
       const video = document.createElement("video");
       video.controls = true;
       video.preload = "metadata";
+      video.playsInline = true;
+      if (player.dataset.width) {  // the video's own shape before its metadata loads
+        video.width = Number(player.dataset.width);
+        video.height = Number(player.dataset.height);
+      }
       video.src = m.video_url;
       player.replaceChildren(video);
     }
