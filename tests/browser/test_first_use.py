@@ -2,12 +2,15 @@
 drag-and-drop, Chinese live updates, errors, phone width...)."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import re
 
 import pytest
-from browser_testutil import VIDEO_DURATION_JS, assert_players_keep_shape, screenshot, sign_in
+from browser_testutil import VIDEO_DURATION_JS, assert_players_keep_shape, drop_files, screenshot, sign_in
+from testutil import cut_audio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+JOB_URL = re.compile(r"/jobs/[0-9a-f-]{36}/$")
 
 
 def test_password_share_link_opens_with_the_right_password_only(live, new_page, cast, finished_job, media_dir):
@@ -50,3 +53,21 @@ def test_players_take_the_videos_own_shape(live, new_page, cast, finished_job, m
         shapes = assert_players_keep_shape(page, count=count)
         assert {(s["vw"], s["vh"]) for s in shapes} >= {(1080, 1920)}, shapes
         screenshot(page, f"players-{name}", full_page=True)
+
+
+def test_dropping_audio_on_new_batch_fills_the_input_and_starts(live, new_page, cast, finished_job, media_dir, tmp_path):
+    from jobs import services
+    from jobs.models import Job
+
+    finished_job([media_dir / "face_square_3.mp4"])  # a ready template to pick
+    speech = cut_audio(media_dir / "speech_en_1.wav", tmp_path / "dropped speech.wav", 1.0)
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto("/jobs/new/")
+    drop_files(page, "[data-dropzone]", [speech], "audio/wav")
+    assert page.locator('input[name="audio"]').evaluate("(i) => i.files.length && i.files[0].name") == "dropped speech.wav"
+    page.locator('input[name="templates"]').first.check()
+    page.get_by_role("button", name="Start batch").click()
+    page.wait_for_url(JOB_URL, timeout=30_000)
+    job = Job.objects.get(audio_filename="dropped speech.wav")
+    services.job_cancel(job=job, user=cast.alice)  # the page is what is tested, not the render

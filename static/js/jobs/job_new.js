@@ -12,6 +12,13 @@ if (form) {
   makeDropzone(zone, input, (files) => {
     dropped = files[0];
     status.textContent = dropped.name;
+    // A dropped file goes into the (required) input itself, so the browser's own check and a
+    // plain form submission see it too.
+    if (input.files[0] !== dropped) {
+      const dt = new DataTransfer();
+      dt.items.add(dropped);
+      input.files = dt.files;
+    }
   });
   const all = form.querySelector("[data-select-all]");
   if (all) all.addEventListener("click", () => form.querySelectorAll('input[name="templates"]').forEach((c) => { c.checked = true; }));
