@@ -22,6 +22,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         if not allowed:
             await self.close(code=NOT_FOUND)
             return
+        self.language = progress.viewer_language(self.scope)
         self.group = progress.job_group(self.job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -38,7 +39,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(message)
 
     async def job_event(self, event):
-        await self.send_json(event["data"])
+        await self.send_json(progress.localize(event["data"], self.language))
 
     @database_sync_to_async
     def _allowed(self) -> bool:
@@ -57,4 +58,4 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         job = job_detail_for(actor=self.scope.get("user"), pk=self.job_id)
         messages = [{**progress.render_state(r), "snapshot": True} for r in renders_for_job(job=job)]
         messages.append({**progress.job_state(job), "snapshot": True})
-        return messages
+        return [progress.localize(m, self.language) for m in messages]

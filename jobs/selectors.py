@@ -80,8 +80,12 @@ def render_eta_seconds(render: Render) -> int | None:
 
 def render_quality_notes(render: Render) -> list[str]:
     """Plain-words warnings about a finished render's quality report (empty when it looks fine)."""
+    return quality_notes(render.quality or {})
+
+
+def quality_notes(q: dict) -> list[str]:
+    """The warnings for a quality report {face_fraction, sync_score, ...}, in the active language."""
     notes = []
-    q = render.quality or {}
     face = q.get("face_fraction")
     if face is not None and face < settings.QUALITY_WARN_FACE_FRACTION:
         notes.append(_("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)})
