@@ -242,6 +242,7 @@ def template_prepare_enqueue(*, template: Template) -> None:
 
 def template_prepare(*, template_id) -> Template | None:
     """Find the face in every frame once (cached next to the video); runs on the "prep" queue."""
+    from jobs.library_live import template_publish
     from lipsync.errors import BadInputError, NoFaceError
     from lipsync.prepare import prepare_template
 
@@ -249,6 +250,7 @@ def template_prepare(*, template_id) -> Template | None:
     if template is None:
         return None
     Template.objects.filter(pk=template.pk).update(prep_status=Template.Prep.RUNNING, prep_error="")
+    template_publish(template)
     try:
         # Remote storage: the copy (and the engine's prep cache beside it) stays on this worker host.
         prepared = prepare_template(str(media_local_path(template.file)))
@@ -261,11 +263,13 @@ def template_prepare(*, template_id) -> Template | None:
         log.exception("template preparation failed for %s", template.pk)
         Template.objects.filter(pk=template.pk).update(
             prep_status=Template.Prep.FAILED, prep_error=_("Preparation failed because of a server problem. Try again later."))
+        template_publish(template)
         raise
     else:
         fields = {"prep_status": Template.Prep.READY, "prep_face_fraction": float(prepared.face_fraction)}
     Template.objects.filter(pk=template.pk).update(**fields)
     template.refresh_from_db()
+    template_publish(template)
     return template
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -82,6 +83,7 @@ def template_list(request):
         "templates": templates, "tag": tag, "search": search, "all_tags": all_tags,
         "form": TemplateUploadForm(), "can_upload": _can(request, "template.upload"),
         "max_bytes": team.plan("template_max_bytes"), "max_seconds": team.plan("template_max_seconds"),
+        "ws_path": f"/ws/teams/{team.pk}/templates/",
     }
     return render(request, "jobs/template_list.html", context)
 
@@ -111,7 +113,8 @@ def template_upload(request):
         status = 201 if created and not errors else 400
         return JsonResponse({
             "ok": not errors,
-            "templates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk])} for t in created],
+            "templates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk]),
+                           "card_html": render_to_string("jobs/_template_card.html", {"t": t}, request)} for t in created],
             "errors": errors,
         }, status=status)
     for t in created:

@@ -13,6 +13,30 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 JOB_URL = re.compile(r"/jobs/[0-9a-f-]{36}/$")
 
 
+def in_thread(fn):
+    """Run `fn` as a worker would: in a thread of its own (Playwright's event loop owns this
+    one, and the channel layer's async_to_sync refuses to run inside it)."""
+    import threading
+
+    from django.db import connections
+
+    errors = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # re-raised in the test
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    if errors:
+        raise errors[0]
+
+
 def test_password_share_link_opens_with_the_right_password_only(live, new_page, cast, finished_job, media_dir):
     from jobs.sharing import sharelink_create
 
@@ -71,3 +95,71 @@ def test_dropping_audio_on_new_batch_fills_the_input_and_starts(live, new_page, 
     page.wait_for_url(JOB_URL, timeout=30_000)
     job = Job.objects.get(audio_filename="dropped speech.wav")
     services.job_cancel(job=job, user=cast.alice)  # the page is what is tested, not the render
+
+
+ERROR_RED = "rgb(180, 35, 24)"  # --error
+
+
+def test_library_upload_error_stays_and_cards_follow_preparation_live(live, new_page, cast, media_dir, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video " * 200)
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto("/templates/")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    drop_files(page, "[data-dropzone]", [media_dir / "face_square_3.mp4", broken], "video/mp4")
+    card = page.locator(".template-card", has_text="face_square_3")
+    card.wait_for(timeout=30_000)
+    error = page.locator(".upload-item.is-error [role=alert]")
+    error.wait_for(timeout=30_000)
+    assert "broken.mp4" in error.inner_text()
+    page.wait_for_timeout(3000)
+    assert error.is_visible() and page.evaluate("window.__sameDocument") is True
+    assert page.locator(".upload-item.is-error .progress").count() == 0  # no full "success" bar above it
+    assert error.evaluate("(el) => getComputedStyle(el).color") == ERROR_RED
+    # Preparation runs on the worker; the card turns "ready" without a reload.
+    card.locator(".badge-ok").wait_for(timeout=180_000)
+    assert page.evaluate("window.__sameDocument") is True
+    screenshot(page, "templates-upload-error", full_page=True)
+    error.locator("[data-dismiss]").click()
+    assert page.locator(".upload-item.is-error").count() == 0
+
+
+def test_live_updates_speak_the_viewers_language(live, new_page, cast, finished_job, media_dir):
+    from jobs import progress, services
+    from jobs.models import Job, Render
+
+    job = finished_job([media_dir / "face_square_1.mp4", media_dir / "face_square_2.mp4"], title="直播")
+    done, running = job.renders.order_by("template_name")
+    Render.objects.filter(pk=running.pk).update(status="rendering", progress=0.4, output="", finished=None)
+    Job.objects.filter(pk=job.pk).update(status="running", finished=None)
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto("/")
+    page.select_option("#language-select", "zh-hans")
+    page.wait_for_selector("html[lang='zh-hans']")
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    page.goto(f"/jobs/{job.pk}/")
+    card = page.locator(f'[data-render="{running.pk}"]')
+    page.wait_for_function("(id) => document.querySelector(`[data-render='${id}'] .badge`).dataset.status === 'rendering'",
+                           arg=str(running.pk))  # the snapshot came
+    # What a worker does (in English): end one render, publish the other's quality report.
+    def worker_side():
+        services.render_fail(render=Render.objects.get(pk=running.pk), code="no_face",
+                             message="No face was found in the template video.")
+        Render.objects.filter(pk=done.pk).update(quality={"face_fraction": 0.5, "sync_score": 0.1})
+        progress.render_publish(Render.objects.get(pk=done.pk))
+
+    in_thread(worker_side)
+    card.locator('.badge[data-status="failed"]').wait_for()
+    assert card.locator(".badge").inner_text() == "失败"
+    assert card.locator("[data-error]").inner_text() == "模板视频中未找到人脸。"
+    notes = page.locator(f'[data-render="{done.pk}"] [data-notes] li')
+    notes.first.wait_for()
+    assert notes.all_inner_texts() == ["50 % 的帧中丢失人脸", "口型同步效果较弱"]
+    page.wait_for_function("document.querySelector('p.muted > .badge').dataset.status === 'partial'")
+    assert page.locator("p.muted > .badge").inner_text() == "已完成（有失败）"
+    english = [f for f in frames if "No face was found" in f or "failed\"" in f and "status_label\": \"failed" in f]
+    assert english == [], english[:2]
+    screenshot(page, "job-live-zh-hans")

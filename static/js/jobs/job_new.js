@@ -23,8 +23,19 @@ if (form) {
   const all = form.querySelector("[data-select-all]");
   if (all) all.addEventListener("click", () => form.querySelectorAll('input[name="templates"]').forEach((c) => { c.checked = true; }));
 
+  // An error stays (in the error style) until the next try; the upload bar is hidden again so
+  // a full bar never sits above it.
+  const showError = (text) => {
+    bar.hidden = true;
+    status.className = "alert alert-error";
+    status.setAttribute("role", "alert");
+    status.textContent = text;
+  };
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    status.className = "small muted";
+    status.removeAttribute("role");
     const data = new FormData(form);
     if (dropped && !input.files.length) data.set("audio", dropped);
     bar.hidden = false;
@@ -40,10 +51,9 @@ if (form) {
         window.location.assign(body.url);
         return;
       }
-      status.textContent = (body.errors || ["Upload failed"]).join(" ");
-      status.setAttribute("role", "alert");
+      showError((body.errors || [form.dataset.msgFailed]).join(" "));
     } catch {
-      status.textContent = "Network error";
+      showError(form.dataset.msgNetwork);
     }
     form.querySelector('button[type="submit"]').disabled = false;
   });
