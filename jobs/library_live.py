@@ -83,8 +83,8 @@ class LibraryConsumer(AsyncJsonWebsocketConsumer):
             t = Template.objects.filter(pk=template_id, team_id=self.team_id).first()
         except (ValueError, ValidationError):  # not a uuid
             return None
-        if t is None:
-            return {"type": "template", "id": str(template_id), "deleted": True}
+        if t is None:  # deleted meanwhile, or not this team's
+            return None
         with translation.override(self.language):
             html = render_to_string("jobs/_template_card.html", {"t": t})
         return {"type": "template", "id": str(t.pk), "prep_status": t.prep_status, "card_html": html}

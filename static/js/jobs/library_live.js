@@ -14,7 +14,6 @@ if (root && "WebSocket" in window) {
   const onTemplate = (m) => {
     const card = document.querySelector(`[data-template-id="${m.id}"]`);
     if (!card) return;  // not on this page (another filter, or another page of results)
-    if (m.deleted) { card.remove(); return; }
     card.outerHTML = m.card_html;
   };
 
