@@ -377,7 +377,7 @@ def job_status_refresh(*, job: Job) -> Job:
     fields = {}
     if statuses and all(s in Render.FINAL for s in statuses):
         done = sum(s in ("done", "expired") for s in statuses)
-        if done == len(statuses):
+        if done == len(statuses) or (done and "failed" not in statuses):  # cancelled on purpose is no failure
             status = Job.Status.DONE
         elif done:
             status = Job.Status.PARTIAL

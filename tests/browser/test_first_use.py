@@ -160,6 +160,7 @@ def test_live_updates_speak_the_viewers_language(live, new_page, cast, finished_
     assert notes.all_inner_texts() == ["50 % 的帧中丢失人脸", "口型同步效果较弱"]
     page.wait_for_function("document.querySelector('p.muted > .badge').dataset.status === 'partial'")
     assert page.locator("p.muted > .badge").inner_text() == "已完成（有失败）"
+    assert not page.locator("[data-cancel-job]").is_visible()  # a finished batch has nothing to cancel
     english = [f for f in frames if "No face was found" in f or "failed\"" in f and "status_label\": \"failed" in f]
     assert english == [], english[:2]
     screenshot(page, "job-live-zh-hans")

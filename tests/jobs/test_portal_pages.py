@@ -24,3 +24,16 @@ def test_csrf_failure_page_in_chinese(cast):
     response = client.post("/accounts/login/", {"login": "x", "password": "y"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 403
     assert "表单已过期" in response.content.decode()
+
+
+def test_a_batch_with_done_and_cancelled_renders_is_done_not_partial(cast, make_finished_job):
+    from jobs import services
+    from jobs.models import Job
+
+    job = make_finished_job(cast.acme, n=3, statuses=["done", "done", "cancelled"])
+    assert services.job_status_refresh(job=job).status == Job.Status.DONE
+    job = make_finished_job(cast.acme, n=3, statuses=["done", "failed", "cancelled"])
+    assert services.job_status_refresh(job=job).status == Job.Status.PARTIAL
+    job = make_finished_job(cast.acme, n=2, statuses=["cancelled", "cancelled"])
+    assert services.job_status_refresh(job=job).status == Job.Status.CANCELLED
+

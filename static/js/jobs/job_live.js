@@ -90,6 +90,8 @@ if (root && "WebSocket" in window) {
     setOverall(m.progress);
     const badge = document.querySelector("p.muted > .badge");
     if (badge) setBadge(badge, m.status, m.status_label);
+    const cancelJob = document.querySelector("[data-cancel-job]");
+    if (cancelJob) cancelJob.hidden = m.final;  // nothing left to cancel
   };
 
   const connect = () => {
