@@ -24,6 +24,10 @@ def template_poster_to(instance: "Template", filename: str) -> str:
     return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/poster.jpg"
 
 
+def template_preview_to(instance: "Template", filename: str) -> str:
+    return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/preview.mp4"
+
+
 def job_audio_to(instance: "Job", filename: str) -> str:
     ext = (filename.rsplit(".", 1)[-1] if "." in filename else "wav").lower()[:5]
     return f"{team_media_dir(instance.team_id)}/jobs/{instance.id}/audio.{ext}"
@@ -60,6 +64,9 @@ class Template(models.Model):
     original_filename = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     poster = models.ImageField(upload_to=template_poster_to, max_length=300, blank=True)
+    # A small H.264 copy for browsers when the original cannot play there (e.g. HEVC); renders
+    # always use the original.
+    preview = models.FileField(upload_to=template_preview_to, max_length=300, blank=True)
 
     # Probe (PyAV): display size after rotation.
     duration = models.FloatField(default=0)

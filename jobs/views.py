@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import membership_for
 from accounts.quotas import QuotaExceeded
 from accounts.upload_handlers import upload_rejection
-from jobs import files, selectors, services
+from jobs import files, previews, selectors, services
 from jobs.forms import JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
 from jobs.models import Render
 
@@ -144,6 +144,10 @@ def template_detail(request, pk):
         "template": template, "form": form, "can_edit": can_edit,
         "can_delete": _can(request, "template.delete", template.team),
         "recent_renders": template.renders.select_related("job").order_by("-created")[:10],
+        "preview_note": previews.web_preview_note(template),
+        "playable": previews.web_preview_state(template) in ("original", "preview"),
+        "codecs": {"video": previews.codec_name(template.video_codec), "audio": previews.codec_name(template.audio_codec),
+                   "container": previews.container_name(template)},
     }
     return render(request, "jobs/template_detail.html", context)
 
@@ -174,6 +178,8 @@ def template_poster(request, pk):
 @require_GET
 def template_video(request, pk):
     template = selectors.template_detail_for(actor=request.user, pk=pk)
+    if template.preview and not previews.web_playable(template):  # the browser's copy (HEVC, ...)
+        return files.serve_media(request, template.preview, filename=f"{template.name}-preview.mp4", content_type="video/mp4")
     name = template.original_filename or f"{template.name}{Path(template.file.name).suffix}"
     content_type = "video/mp4" if Path(template.file.name).suffix.lower() in (".mp4", ".m4v", ".mov") else "application/octet-stream"
     return files.serve_media(request, template.file, filename=name, content_type=content_type,

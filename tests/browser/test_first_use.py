@@ -164,3 +164,24 @@ def test_live_updates_speak_the_viewers_language(live, new_page, cast, finished_
     english = [f for f in frames if "No face was found" in f or "failed\"" in f and "status_label\": \"failed" in f]
     assert english == [], english[:2]
     screenshot(page, "job-live-zh-hans")
+
+
+def test_hevc_template_page_explains_then_plays_the_preview(live, new_page, cast, finished_job, media_dir):
+    from jobs import previews
+    from jobs.models import Template
+
+    job = finished_job([media_dir / "portrait_hevc_1080x1920.mp4"])
+    template = job.renders.get().template
+    Template.objects.filter(pk=template.pk).update(prep_status="running")  # the prep queue is at it
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto(f"/templates/{template.pk}/")
+    assert page.locator(".player video").count() == 0
+    assert "a smaller preview is being made" in page.locator("[data-preview-note]").inner_text()
+    previews.template_preview_ensure(template)
+    page.reload()
+    video = page.locator(".player video")
+    assert video.evaluate(VIDEO_DURATION_JS) > 9
+    assert video.evaluate("(v) => [v.videoWidth, v.videoHeight]") == [404, 720]  # decoded frames, not only the sound
+    assert_players_keep_shape(page, count=1)
+    screenshot(page, "template-hevc-preview")
