@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_testutil import VIDEO_DURATION_JS, assert_players_keep_shape, drop_files, screenshot, sign_in
+from browser_testutil import (DESKTOP, PHONE, VIDEO_DURATION_JS, assert_no_horizontal_overflow, assert_players_keep_shape,
+                              drop_files, screenshot, sign_in)
 from testutil import cut_audio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -185,3 +186,42 @@ def test_hevc_template_page_explains_then_plays_the_preview(live, new_page, cast
     assert video.evaluate("(v) => [v.videoWidth, v.videoHeight]") == [404, 720]  # decoded frames, not only the sound
     assert_players_keep_shape(page, count=1)
     screenshot(page, "template-hevc-preview")
+
+
+# Pairs of header items drawn on one line that overlap or touch (less than 6 px apart).
+HEADER_CROWDING_JS = """() => {
+  const items = [...document.querySelectorAll('.site-header .brand, .site-header .nav-links, .site-header .team-switcher select,'
+                   + ' .site-header .menu-button, .site-header .nav-toggle, .site-header .language-switcher select')]
+    .filter((el) => el.offsetParent !== null).map((el) => ({ el: el.textContent.trim().slice(0, 20) || el.className, r: el.getBoundingClientRect() }));
+  const bad = [];
+  for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++) {
+    const a = items[i].r, b = items[j].r;
+    const sameLine = a.top < b.bottom && b.top < a.bottom;
+    const gap = Math.max(b.left - a.right, a.left - b.right);
+    if (sameLine && gap < 6) bad.push(`${items[i].el} | ${items[j].el} (${gap.toFixed(0)} px)`);
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1000, "height": 800}, DESKTOP], ids=["390", "1000", "1280"])
+def test_job_page_fits_a_phone_and_the_header_never_runs_together(live, new_page, cast, finished_job, media_dir, viewport):
+    from accounts.models import Membership, Team
+    from jobs.sharing import sharelink_create
+
+    long_team = Team.objects.create(name="Acme Worldwide Communications and Training", slug="acme-worldwide")
+    Membership.objects.create(team=long_team, user=cast.alice, role="owner")
+    job = finished_job([media_dir / "face_square_1.mp4", media_dir / "face_square_2.mp4"], title="Phone check")
+    for r in job.renders.all():
+        sharelink_create(team=cast.acme, created_by=cast.alice, render=r, password="pw-12345678")
+    phone = viewport is PHONE
+    page = new_page(viewport=viewport, is_mobile=phone, has_touch=phone)
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto(f"/jobs/{job.pk}/")
+    assert_no_horizontal_overflow(page)
+    assert page.evaluate(HEADER_CROWDING_JS) == []
+    if phone:
+        page.locator(".nav-toggle").click()
+        assert page.evaluate(HEADER_CROWDING_JS) == []
+        assert_no_horizontal_overflow(page)
+    screenshot(page, f"job-header-{viewport['width']}", full_page=True)
