@@ -3,9 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from config.pages import favicon, status_page
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("status/", status_page, name="status"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

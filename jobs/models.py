@@ -136,7 +136,7 @@ class Job(models.Model):
         indexes = [models.Index(fields=["team", "-created"])]
 
     def __str__(self):
-        return self.title or gettext("Job %(id)s") % {"id": str(self.id)[:8]}
+        return self.title or gettext("Batch %(id)s") % {"id": str(self.id)[:8]}
 
 
 class Render(models.Model):

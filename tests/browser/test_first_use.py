@@ -225,3 +225,16 @@ def test_job_page_fits_a_phone_and_the_header_never_runs_together(live, new_page
         assert page.evaluate(HEADER_CROWDING_JS) == []
         assert_no_horizontal_overflow(page)
     screenshot(page, f"job-header-{viewport['width']}", full_page=True)
+
+
+def test_copy_button_beside_a_new_share_link(live, new_page, cast, finished_job, media_dir):
+    job = finished_job([media_dir / "face_square_3.mp4"], title="Copy me")
+    page = new_page(permissions=["clipboard-read", "clipboard-write"])
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto(f"/jobs/{job.pk}/")
+    page.get_by_role("button", name="Create link").click()
+    url = page.locator("#share-url").input_value()
+    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    screenshot(page, "share-created")

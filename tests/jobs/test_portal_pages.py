@@ -37,3 +37,58 @@ def test_a_batch_with_done_and_cancelled_renders_is_done_not_partial(cast, make_
     job = make_finished_job(cast.acme, n=2, statuses=["cancelled", "cancelled"])
     assert services.job_status_refresh(job=job).status == Job.Status.CANCELLED
 
+
+
+def test_favicon_and_a_status_page_for_people(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith(".svg")
+    page = client.get("/status/", HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert page["Content-Type"].startswith("text/html") and page.status_code in (200, 503)
+    assert "<h1>Status</h1>" in html and "Database" in html and "Render workers" in html
+    assert 'href="/status/"' in html  # the footer's Status link is this page, not the JSON
+
+
+def test_dates_and_queue_names_read_the_same_everywhere(client, cast, fixed_clock):
+    client.force_login(cast.alice)
+    en = client.get("/usage/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "since 1 Jun 2026" in en
+    assert "Queues your plan may use: low, normal, high." in en
+    zh = client.get("/usage/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "2026年6月1日" in zh and "六月" not in zh and "普通" in zh
+
+
+def test_batch_default_title_eta_and_face_fraction_in_plain_words(client, cast, make_finished_job):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Render
+
+    job = make_finished_job(cast.acme, n=1, title="")
+    assert str(job) == f"Batch {str(job.pk)[:8]}"
+    render = job.renders.get()
+    # The pace says the time is up, but the render is still going.
+    Render.objects.filter(pk=render.pk).update(status="rendering", progress=0.9999, output="",
+                                               started=timezone.now() - timedelta(minutes=5))
+    render.template.prep_status, render.template.prep_face_fraction = "ready", 1.0
+    render.template.save()
+    client.force_login(cast.alice)
+    html = client.get(f"/jobs/{job.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "almost done" in html and "about 0 s left" not in html
+    assert f"<h1>Batch {str(job.pk)[:8]}</h1>" in html
+    page = client.get(f"/templates/{render.template_id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "face found in 100 % of frames" in page
+
+
+def test_secrets_shown_once_have_a_copy_button_and_no_inline_handlers(client, cast):
+    import re
+    from pathlib import Path
+
+    client.force_login(cast.alice)
+    response = client.post("/team/api/", {"action": "create_key", "name": "ci"}, follow=True)
+    html = response.content.decode()
+    assert 'data-copy="#new-key"' in html and "onfocus" not in html
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    handlers = [str(p) for p in templates.rglob("*.html") if re.search(r"\son[a-z]+=\"", p.read_text())]
+    assert handlers == []  # the CSP allows no inline script: behaviour lives in static/js

@@ -36,7 +36,8 @@ if (root && "WebSocket" in window) {
     if (values.length === document.querySelectorAll("[data-render]").length) {
       setOverall(values.reduce((a, b) => a + b, 0) / values.length);
     }
-    card.querySelector("[data-eta]").textContent = m.eta_seconds != null ? t.left.replace("%s", m.eta_seconds) : "";
+    const eta = m.eta_seconds;  // 0: the pace says it is over, but it is not done yet
+    card.querySelector("[data-eta]").textContent = eta == null ? "" : (eta < 1 ? t.almost : t.left.replace("%s", eta));
     const err = card.querySelector("[data-error]");
     err.textContent = m.status === "done" ? "" : (m.error_message || "");
     err.hidden = !err.textContent;
