@@ -21,7 +21,9 @@ class TemplateEditForm(forms.Form):
 class JobCreateForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200, required=False, help_text=_("Optional; shown in the job list."))
     audio = forms.FileField(label=_("Audio"), help_text=_("WAV, MP3, M4A, AAC, FLAC, OGG or Opus with the speech to lip-sync."),
+                            required=False,  # or the sample voice; clean() insists on one of the two
                             widget=forms.ClearableFileInput(attrs={"accept": "audio/*,.wav,.mp3,.m4a,.flac,.ogg,.opus"}))
+    sample_voice = forms.BooleanField(label=_("Use the sample voice recording instead (9.6 s of speech)"), required=False)
     templates = forms.MultipleChoiceField(label=_("Templates"), widget=forms.CheckboxSelectMultiple,
                                           error_messages={"required": _("Choose at least one template.")})
     priority = forms.ChoiceField(label=_("Priority"), initial="default")
@@ -34,6 +36,12 @@ class JobCreateForm(forms.Form):
         self.fields["priority"].choices = [(p, labels[p]) for p in priorities]
         if "default" not in priorities:
             self.fields["priority"].initial = priorities[-1]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("audio") and not data.get("sample_voice"):
+            self.add_error("audio", _("Choose an audio file (or the sample voice)."))
+        return data
 
 
 class JobFilterForm(forms.Form):

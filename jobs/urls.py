@@ -4,6 +4,7 @@ from jobs import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("samples/add/", views.samples_add, name="samples_add"),
     path("templates/", views.template_list, name="template_list"),
     path("templates/upload/", views.template_upload, name="template_upload"),
     path("templates/<uuid:pk>/", views.template_detail, name="template_detail"),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import membership_for
 from accounts.quotas import QuotaExceeded
 from accounts.upload_handlers import upload_rejection
-from jobs import files, previews, selectors, services
+from jobs import files, previews, samples, selectors, services
 from jobs.forms import JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
 from jobs.models import Render
 
@@ -52,12 +52,15 @@ def _errors(exc) -> list[str]:
 
 # --- Dashboard -----------------------------------------------------------------------------
 
-@login_required
 def dashboard(request):
+    if not request.user.is_authenticated:  # a visitor: what this is, and the way in
+        return render(request, "jobs/welcome.html")
     team = _team_or_redirect(request)
     if team is None:
         return _no_team(request)
     context = {
+        "has_samples": bool(samples.sample_templates(team=team)),
+        "can_upload": _can(request, "template.upload"),
         "team": team,
         "recent_jobs": selectors.jobs_for_team(team=team)[:8],
         "render_counts": (counts := selectors.render_counts_for_team(team=team)),
@@ -66,6 +69,22 @@ def dashboard(request):
         "can_create": _can(request, "job.create"),
     }
     return render(request, "jobs/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def samples_add(request):
+    """"Try the samples" for a team without them: add the sample templates, then the new batch."""
+    team = _team_or_redirect(request)
+    if team is None:
+        raise Http404
+    try:
+        samples.samples_seed(team=team, user=request.user)
+    except (ValidationError, QuotaExceeded, PermissionDenied) as e:
+        for message in _errors(e):
+            messages.error(request, message)
+        return redirect("dashboard")
+    return redirect(reverse("job_new") + "?sample=1")
 
 
 # --- Templates -----------------------------------------------------------------------------
@@ -218,8 +237,9 @@ def job_new(request):
             form.add_error(None, str(rejection))
         if form.is_valid():
             try:
+                audio = form.cleaned_data["audio"] or samples.sample_voice_upload()
                 job = services.job_create(
-                    team=team, user=request.user, audio_file=form.cleaned_data["audio"],
+                    team=team, user=request.user, audio_file=audio,
                     template_ids=form.cleaned_data["templates"], priority=form.cleaned_data["priority"],
                     title=form.cleaned_data["title"])
             except (ValidationError, QuotaExceeded) as e:
@@ -235,7 +255,12 @@ def job_new(request):
             return JsonResponse({"ok": False, "errors": errors}, status=400)
     else:
         preselected = request.GET.getlist("template")
-        form = JobCreateForm(templates=templates, priorities=priorities, initial={"templates": preselected})
+        use_samples = request.GET.get("sample") == "1"
+        if use_samples:  # "Try the samples": their templates and the sample voice, ready to start
+            preselected += [str(t.pk) for t in samples.sample_templates(team=team)]
+        form = JobCreateForm(templates=templates, priorities=priorities,
+                             initial={"templates": preselected, "sample_voice": use_samples,
+                                      "title": _("Sample batch") if use_samples else ""})
     return render(request, "jobs/job_new.html", {"form": form, "templates": form.template_objects,
                                                  "audio_max_seconds": team.plan("audio_max_seconds")})
 

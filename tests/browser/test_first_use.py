@@ -238,3 +238,31 @@ def test_copy_button_beside_a_new_share_link(live, new_page, cast, finished_job,
     page.get_by_role("button", name="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == url
     screenshot(page, "share-created")
+
+
+def test_a_first_run_explains_the_product_and_offers_the_samples(live, new_page, cast):
+    from jobs import services
+    from jobs.models import Job
+
+    visitor = new_page()
+    visitor.goto("/")
+    assert "/accounts/login" not in visitor.url
+    assert visitor.locator("h1").inner_text() == "One recording, many presenters"
+    assert visitor.get_by_role("link", name="Sign in").first.is_visible()
+    screenshot(visitor, "welcome")
+
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    steps = page.locator("[data-first-steps]")
+    assert steps.get_by_role("link", name="Upload presenter videos").is_visible()
+    steps.get_by_role("button", name="Try the samples").click()
+    page.wait_for_url("**/jobs/new/?sample=1")
+    assert page.locator('input[name="templates"]:checked').count() == 2
+    assert page.locator('input[name="sample_voice"]').is_checked()
+    screenshot(page, "new-batch-samples")
+    page.get_by_role("button", name="Start batch").click()
+    page.wait_for_url(JOB_URL, timeout=30_000)
+    assert page.locator("h1").inner_text() == "Sample batch"
+    job = Job.objects.get(title="Sample batch")
+    assert job.audio_filename == "voice.wav" and job.renders.count() == 2
+    services.job_cancel(job=job, user=cast.alice)  # the flow is what is tested, not the render
