@@ -46,6 +46,7 @@ class LibraryConsumer(AsyncJsonWebsocketConsumer):
         self.group = library_group(self.team_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.send_json({"type": "library", "snapshot": True})  # connected: cards follow from here
 
     async def disconnect(self, code):
         if getattr(self, "group", None):

@@ -41,7 +41,7 @@ async def _scenario(cast, template, other):
         assert await comm.connect() == (False, 4404)
     comm = await sync_to_async(_ws)(cast.acme.pk, cast.bob, "zh-hans")
     connected, _ = await comm.connect()
-    assert connected
+    assert connected and (await comm.receive_json_from(timeout=5))["snapshot"]
     await sync_to_async(template_publish)(template)
     message = await comm.receive_json_from(timeout=5)
     assert message["type"] == "template" and message["id"] == str(template.pk)
