@@ -44,6 +44,12 @@ def samples_seed(*, team, user) -> list[Template]:
     return added
 
 
+def sample_voice_seconds() -> float:
+    from lipsync.media import probe
+
+    return round(probe(SAMPLES_DIR / SAMPLE_VOICE).duration, 2)
+
+
 def sample_voice_upload() -> TemporaryUploadedFile:
     """The sample voice recording, as an upload for job_create."""
     return _upload_of(SAMPLES_DIR / SAMPLE_VOICE)

@@ -104,3 +104,25 @@ def render_error_text(render: Render) -> str:
     """The render's error in the reader's language when its code is known (the worker stores
     messages in the default language), else the stored sentence."""
     return error_text(render.error_code, render.error_message) if render.error_message else ""
+
+
+DEFAULT_RENDER_PACE = 4.0  # wall seconds per second of audio when the team has no finished renders yet
+
+
+def batch_estimate_inputs(*, team: Team) -> dict:
+    """What the New batch page needs to show a batch's cost and finish time before it starts:
+    render seconds left this month, the team's recent pace (wall seconds per audio second, the
+    median of its last 20 finished renders), its parallel renders, and the audio seconds
+    already ahead of a new batch in its queue."""
+    from accounts.quotas import render_seconds_used
+
+    recent = (team_scoped(Render, actor=team).filter(status="done", started__isnull=False, finished__isnull=False,
+                                                    output_duration__gt=0).order_by("-finished")[:20])
+    paces = sorted((r.finished - r.started).total_seconds() / r.output_duration for r in recent)
+    ahead = team_scoped(Render, actor=team).exclude(status__in=Render.FINAL).values_list("reserved_seconds", "progress")
+    return {
+        "seconds_left": max(0.0, float(team.plan("render_minutes_limit")) * 60.0 - render_seconds_used(team=team)),
+        "pace": round(paces[len(paces) // 2], 3) if paces else DEFAULT_RENDER_PACE,
+        "parallel": max(1, int(team.plan("max_concurrent_renders"))),
+        "ahead_seconds": round(sum(float(s or 0) * (1 - float(p or 0)) for s, p in ahead), 1),
+    }

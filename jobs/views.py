@@ -262,7 +262,9 @@ def job_new(request):
                              initial={"templates": preselected, "sample_voice": use_samples,
                                       "title": _("Sample batch") if use_samples else ""})
     return render(request, "jobs/job_new.html", {"form": form, "templates": form.template_objects,
-                                                 "audio_max_seconds": team.plan("audio_max_seconds")})
+                                                 "audio_max_seconds": team.plan("audio_max_seconds"),
+                                                 "estimate": selectors.batch_estimate_inputs(team=team),
+                                                 "sample_voice_seconds": samples.sample_voice_seconds()})
 
 
 @login_required

@@ -266,3 +266,35 @@ def test_a_first_run_explains_the_product_and_offers_the_samples(live, new_page,
     job = Job.objects.get(title="Sample batch")
     assert job.audio_filename == "voice.wav" and job.renders.count() == 2
     services.job_cancel(job=job, user=cast.alice)  # the flow is what is tested, not the render
+
+
+def test_new_batch_shows_cost_against_quota_and_a_finish_time(live, new_page, cast, finished_job, media_dir, tmp_path):
+    from datetime import timedelta
+
+    from jobs.models import Render
+
+    job = finished_job([media_dir / "face_square_3.mp4", media_dir / "face_square_2.mp4"])
+    for r in job.renders.all():  # the team's recent pace: 10 s of work per 5 s of video
+        Render.objects.filter(pk=r.pk).update(started=r.finished - timedelta(seconds=10), output_duration=5.0)
+    speech = cut_audio(media_dir / "speech_en_1.wav", tmp_path / "speech_3s.wav", 3.0)
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto("/jobs/new/")
+    estimate = page.locator("[data-estimate]")
+    assert "Choose an audio file and templates" in estimate.inner_text()
+    page.set_input_files('input[name="audio"]', str(speech))
+    page.get_by_role("button", name="Select all").click()
+    cost = estimate.locator("[data-estimate-cost]")
+    page.wait_for_function("document.querySelector('[data-estimate-cost]').textContent.includes('render minutes')")
+    # 3 s of audio on 2 templates = 6 s = 0.1 render minutes, of the plan's 600.
+    assert cost.inner_text() == "This batch uses about 0.1 render minutes of the 600 your team has left this month."
+    assert "Estimated ready at" in estimate.inner_text() and "in about 1 min" in estimate.inner_text()
+    screenshot(page, "new-batch-estimate", full_page=True)
+
+    cast.acme.render_minutes_limit = 0.05  # 3 s: less than this batch needs
+    cast.acme.save()
+    page.reload()
+    page.set_input_files('input[name="audio"]', str(speech))
+    page.get_by_role("button", name="Select all").click()
+    page.wait_for_function("document.querySelector('[data-estimate-cost]').textContent.includes('refused')")
+    assert "alert-error" in cost.get_attribute("class")
