@@ -75,7 +75,7 @@ class CancelPoll:
 
 def render_state(render) -> dict:
     """What a browser needs to draw one render's bar (also the initial websocket snapshot)."""
-    from jobs.selectors import render_eta_seconds, render_quality_notes
+    from jobs.selectors import quality_findings, render_eta_seconds, render_quality_notes
 
     state = {
         "type": "render",
@@ -93,6 +93,7 @@ def render_state(render) -> dict:
         "eta_seconds": render_eta_seconds(render),
         "quality": {k: (render.quality or {}).get(k) for k in ("face_fraction", "sync_score")},
         "quality_notes": [str(n) for n in render_quality_notes(render)],
+        "quality_help": [str(f["help"]) for f in quality_findings(render.quality or {})],
     }
     if render.status == "done" and render.output:
         state["video_url"] = reverse("render_video", args=[render.id])
@@ -133,7 +134,7 @@ def localize(data: dict, language: str) -> dict:
     """One event in one viewer's language. Workers publish in the default language to everyone
     watching; each connection re-derives the texts from the codes the event carries."""
     from jobs.models import Job, Render, error_text
-    from jobs.selectors import quality_notes
+    from jobs.selectors import quality_findings
 
     kind = data.get("type")
     if kind not in ("render", "job"):
@@ -145,7 +146,9 @@ def localize(data: dict, language: str) -> dict:
         if data.get("error_message"):
             data["error_message"] = error_text(data.get("error_code") or "", data["error_message"])
         if "quality" in data:
-            data["quality_notes"] = [str(n) for n in quality_notes(data["quality"] or {})]
+            findings = quality_findings(data["quality"] or {})
+            data["quality_notes"] = [str(f["note"]) for f in findings]
+            data["quality_help"] = [str(f["help"]) for f in findings]
         return data
 
 

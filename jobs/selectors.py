@@ -85,14 +85,30 @@ def render_quality_notes(render: Render) -> list[str]:
 
 def quality_notes(q: dict) -> list[str]:
     """The warnings for a quality report {face_fraction, sync_score, ...}, in the active language."""
-    notes = []
+    return [f["note"] for f in quality_findings(q)]
+
+
+def quality_findings(q: dict) -> list[dict]:
+    """Each warning with what was measured and what usually helps: [{"note", "help"}]."""
+    findings = []
     face = q.get("face_fraction")
     if face is not None and face < settings.QUALITY_WARN_FACE_FRACTION:
-        notes.append(_("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)})
+        findings.append({
+            "note": _("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)},
+            "help": _("In those frames the face tracker did not find the face, so the mouth there is the template's own. "
+                      "What usually helps: a template where the face stays in view, turned to the camera and not covered "
+                      "by hands or a microphone."),
+        })
     sync = q.get("sync_score")
     if sync is not None and sync < settings.QUALITY_WARN_SYNC_SCORE:
-        notes.append(_("lip sync looks weak"))
-    return notes
+        findings.append({
+            "note": _("lip sync looks weak"),
+            "help": _("Measured: how closely the mouth movement in the finished video follows the loudness of the speech "
+                      "(%(score).2f; we flag results below %(limit).2f). What usually helps: a template where the presenter "
+                      "speaks and shows the teeth, with the face large and well lit, and clear speech without music.")
+            % {"score": sync, "limit": settings.QUALITY_WARN_SYNC_SCORE},
+        })
+    return findings
 
 
 def render_counts_for_team(*, team: Team) -> dict[str, int]:

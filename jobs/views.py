@@ -272,7 +272,7 @@ def job_detail(request, pk):
     job = selectors.job_detail_for(actor=request.user, pk=pk)
     renders = list(selectors.renders_for_job(job=job))
     for r in renders:
-        r.notes = selectors.render_quality_notes(r)
+        r.findings = selectors.quality_findings(r.quality or {})
         r.eta = selectors.render_eta_seconds(r)
         r.error_text = selectors.render_error_text(r)
     context = {

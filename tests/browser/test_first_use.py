@@ -159,6 +159,8 @@ def test_live_updates_speak_the_viewers_language(live, new_page, cast, finished_
     notes = page.locator(f'[data-render="{done.pk}"] [data-notes] li')
     notes.first.wait_for()
     assert notes.all_inner_texts() == ["50 % 的帧中丢失人脸", "口型同步效果较弱"]
+    notes.nth(1).locator("summary").click()  # what was measured, and what usually helps
+    assert "露出牙齿" in notes.nth(1).inner_text() and "0.10" in notes.nth(1).inner_text()
     page.wait_for_function("document.querySelector('p.muted > .badge').dataset.status === 'partial'")
     assert page.locator("p.muted > .badge").inner_text() == "已完成（有失败）"
     assert not page.locator("[data-cancel-job]").is_visible()  # a finished batch has nothing to cancel

@@ -41,10 +41,19 @@ if (root && "WebSocket" in window) {
     const err = card.querySelector("[data-error]");
     err.textContent = m.status === "done" ? "" : (m.error_message || "");
     err.hidden = !err.textContent;
-    card.querySelector("[data-notes]").replaceChildren(...(m.quality_notes || []).map((n) => {
+    // Each quality note opens to what was measured and what usually helps.
+    card.querySelector("[data-notes]").replaceChildren(...(m.quality_notes || []).map((n, i) => {
       const li = document.createElement("li");
-      li.className = "badge badge-warn";
-      li.textContent = n;
+      const details = document.createElement("details");
+      details.className = "quality-note";
+      const summary = document.createElement("summary");
+      summary.className = "badge badge-warn";
+      summary.textContent = n;
+      const help = document.createElement("p");
+      help.className = "small";
+      help.textContent = (m.quality_help || [])[i] || "";
+      details.append(summary, help);
+      li.append(details);
       return li;
     }));
     const dl = card.querySelector("[data-download]");
