@@ -300,3 +300,24 @@ def test_new_batch_shows_cost_against_quota_and_a_finish_time(live, new_page, ca
     page.get_by_role("button", name="Select all").click()
     page.wait_for_function("document.querySelector('[data-estimate-cost]').textContent.includes('refused')")
     assert "alert-error" in cost.get_attribute("class")
+
+
+def test_compare_a_result_with_its_template_in_step(live, new_page, cast, finished_job, media_dir):
+    job = finished_job([media_dir / "face_square_1.mp4"], title="Compare")
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto(f"/jobs/{job.pk}/")
+    page.get_by_role("button", name="Compare with the template").click()
+    dialog = page.locator("[data-compare-dialog]")
+    assert dialog.is_visible()
+    tpl, out = dialog.locator("[data-compare-template]"), dialog.locator("[data-compare-output]")
+    assert tpl.evaluate(VIDEO_DURATION_JS) > 5 and out.evaluate(VIDEO_DURATION_JS) > 5
+    out.evaluate("(v) => { v.muted = true; return v.play(); }")
+    page.wait_for_function("document.querySelector('[data-compare-output]').currentTime > 1.0", timeout=15_000)
+    times = page.evaluate("[document.querySelector('[data-compare-template]').currentTime, document.querySelector('[data-compare-output]').currentTime]")
+    assert times[0] > 0.8 and abs(times[0] - times[1]) < 0.3, times
+    out.evaluate("(v) => new Promise((resolve) => { v.pause(); v.addEventListener('seeked', resolve, { once: true }); v.currentTime = 3.0; })")
+    page.wait_for_function("Math.abs(document.querySelector('[data-compare-template]').currentTime - 3.0) < 0.2")
+    screenshot(page, "job-compare")
+    dialog.get_by_role("button", name="Close").click()
+    assert not dialog.is_visible()

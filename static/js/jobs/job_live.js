@@ -58,6 +58,8 @@ if (root && "WebSocket" in window) {
     }));
     const dl = card.querySelector("[data-download]");
     if (dl) dl.hidden = m.status !== "done";
+    const compare = card.querySelector("[data-compare]");
+    if (compare) compare.hidden = m.status !== "done";
     const cancel = card.querySelector("[data-cancel]");
     if (cancel) cancel.hidden = m.final;
     const retry = card.querySelector("[data-retry]");
