@@ -44,6 +44,19 @@ class JobCreateForm(forms.Form):
         return data
 
 
+class GalleryFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    template = forms.ChoiceField(label=_("Template"), required=False)
+    job = forms.ChoiceField(label=_("Batch"), required=False)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, templates=(), jobs=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].choices = [("", _("All templates"))] + [(str(t.pk), t.name) for t in templates]
+        self.fields["job"].choices = [("", _("All batches"))] + [(str(j.pk), str(j)) for j in jobs]
+
+
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", _("All"))] + list(Job.Status.choices))
     q = forms.CharField(label=_("Search"), required=False, max_length=100)

@@ -57,9 +57,21 @@ def renders_for_job(*, job: Job) -> QuerySet[Render]:
     return job.renders.select_related("template").order_by("created", "template_name", "id")
 
 
-def renders_finished_for_team(*, team: Team) -> QuerySet[Render]:
-    """The gallery: every finished video of the team, newest first."""
-    return team_scoped(Render, actor=team).filter(status="done").exclude(output="").select_related("job", "template").order_by("-finished")
+def renders_finished_for_team(*, team: Team, search: str = "", template=None, job=None, since=None, until=None) -> QuerySet[Render]:
+    """The gallery: every finished video of the team, newest first; filtered by words (template
+    name or batch title), one template, one batch, and the finishing day (from/to, inclusive)."""
+    qs = team_scoped(Render, actor=team).filter(status="done").exclude(output="").select_related("job", "template").order_by("-finished")
+    if search:
+        qs = qs.filter(Q(template_name__icontains=search) | Q(job__title__icontains=search))
+    if template:
+        qs = qs.filter(template_id=template)
+    if job:
+        qs = qs.filter(job_id=job)
+    if since:
+        qs = qs.filter(finished__date__gte=since)
+    if until:
+        qs = qs.filter(finished__date__lte=until)
+    return qs
 
 
 def job_progress(job: Job) -> float:

@@ -22,4 +22,5 @@ urlpatterns = [
     path("renders/<uuid:pk>/cancel/", views.render_cancel, name="render_cancel"),
     path("renders/<uuid:pk>/retry/", views.render_retry, name="render_retry"),
     path("gallery/", views.gallery, name="gallery"),
+    path("gallery/selected/", views.gallery_bulk, name="gallery_bulk"),
 ]

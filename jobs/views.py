@@ -13,13 +13,15 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import membership_for
 from accounts.quotas import QuotaExceeded
 from accounts.upload_handlers import upload_rejection
 from jobs import files, previews, samples, selectors, services
-from jobs.forms import JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
+from jobs import gallery as gallery_actions
+from jobs.forms import GalleryFilterForm, JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
 from jobs.models import Render
 
 
@@ -379,5 +381,56 @@ def gallery(request):
     team = _team_or_redirect(request)
     if team is None:
         return _no_team(request)
-    page = Paginator(selectors.renders_finished_for_team(team=team), 24).get_page(request.GET.get("page"))
-    return render(request, "jobs/gallery.html", {"page": page})
+    filters = GalleryFilterForm(request.GET or None, templates=selectors.templates_for_team(team=team),
+                                jobs=selectors.jobs_for_team(team=team)[:200])
+    wanted = filters.cleaned_data if filters.is_valid() else {}
+    renders = selectors.renders_finished_for_team(
+        team=team, search=wanted.get("q", ""), template=wanted.get("template") or None, job=wanted.get("job") or None,
+        since=wanted.get("since"), until=wanted.get("until"))
+    page = Paginator(renders, 24).get_page(request.GET.get("page"))
+    return render(request, "jobs/gallery.html", {
+        "page": page, "filters": filters, "filtered": bool(request.GET.get("q") or any(wanted.get(k) for k in ("template", "job", "since", "until"))),
+        "can_delete": _can(request, "job.delete"), "can_share": _can(request, "share.create"),
+    })
+
+
+@login_required
+@require_POST
+def gallery_bulk(request):
+    """The selected videos of the gallery: one zip, deleted, or one share link each."""
+    team = _team_or_redirect(request)
+    if team is None:
+        raise Http404
+    ids = request.POST.getlist("render")[:500]
+    renders = list(selectors.renders_finished_for_team(team=team).filter(pk__in=[i for i in ids if _is_uuid(i)]))
+    action = request.POST.get("action")
+    if not renders:
+        messages.error(request, _("Select one or more videos first."))
+        return redirect("gallery")
+    try:
+        if action == "zip":
+            names = files.unique_names([r.template_name or "video" for r in renders], ext=".mp4")
+            return files.zip_response([(r.output.name, n) for r, n in zip(renders, names)], filename="mouthpiece-videos.zip")
+        if action == "delete":
+            n = gallery_actions.renders_delete(team=team, user=request.user, renders=renders)
+            messages.success(request, ngettext("%(n)d video deleted.", "%(n)d videos deleted.", n) % {"n": n})
+            return redirect("gallery")
+        if action == "share":
+            shared = gallery_actions.renders_share(team=team, user=request.user, renders=renders)
+            links = [{"render": r, "url": request.build_absolute_uri(reverse("share_view", args=[token]))} for r, _l, token in shared]
+            return render(request, "sharing/created.html", {"links": links, "back_url": reverse("gallery"),
+                                                            "back_label": _("Back to the gallery")})
+    except PermissionDenied as e:
+        messages.error(request, str(e))
+        return redirect("gallery")
+    raise Http404
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

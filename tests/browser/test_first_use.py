@@ -321,3 +321,54 @@ def test_compare_a_result_with_its_template_in_step(live, new_page, cast, finish
     screenshot(page, "job-compare")
     dialog.get_by_role("button", name="Close").click()
     assert not dialog.is_visible()
+
+
+def test_gallery_filters_and_bulk_zip_share_delete(live, new_page, cast, finished_job, media_dir, tmp_path):
+    import zipfile
+
+    from jobs.models import Render
+
+    finished_job([media_dir / "face_square_1.mp4", media_dir / "face_square_2.mp4"], title="Spring launch")
+    finished_job([media_dir / "face_square_3.mp4"], title="Autumn promo")
+    page = new_page()
+    page.on("dialog", lambda d: d.accept())
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto("/gallery/")
+    assert page.locator("[data-gallery-item]").count() == 3
+    page.locator("#id_q").fill("autumn")
+    page.get_by_role("button", name="Filter").click()
+    assert page.locator("[data-gallery-item] label").all_inner_texts() == ["face_square_3"]
+    page.goto("/gallery/")
+    page.select_option("#id_template", label="face_square_2")
+    page.get_by_role("button", name="Filter").click()
+    assert page.locator("[data-gallery-item] label").all_inner_texts() == ["face_square_2"]
+
+    page.goto("/gallery/?q=spring")
+    assert page.get_by_role("button", name="Download selected (zip)").is_disabled()
+    page.get_by_role("button", name="Select all").click()
+    assert page.locator("[data-bulk-count]").inner_text() == "2 selected"
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download selected (zip)").click()
+    archive = tmp_path / "selected.zip"
+    download.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zf:
+        assert sorted(zf.namelist()) == ["face_square_1.mp4", "face_square_2.mp4"]
+
+    page.get_by_role("button", name="Share selected").click()
+    assert page.locator("h1").inner_text() == "2 share links created"
+    urls = [page.locator(f"#share-url-{i}").input_value() for i in (1, 2)]
+    assert all("/s/" in u for u in urls) and urls[0] != urls[1]
+
+    page.goto("/gallery/?q=spring")
+    page.locator("[data-gallery-item]", has_text="face_square_1").locator('input[name="render"]').check()
+    page.get_by_role("button", name="Delete selected").click()
+    page.wait_for_url("**/gallery/")
+    assert "1 video deleted." in page.locator("#messages").inner_text()
+    assert sorted(page.locator("[data-gallery-item] label").all_inner_texts()) == ["face_square_2", "face_square_3"]
+    assert Render.objects.filter(template_name="face_square_1").get().status == "expired"
+    screenshot(page, "gallery-bulk", full_page=True)
+
+    viewer = new_page()
+    sign_in(viewer, "vera@example.com", cast.password)
+    viewer.goto("/gallery/")
+    assert viewer.get_by_role("button", name="Delete selected").count() == 0

@@ -80,6 +80,8 @@ ROUTES: dict[str, Route] = {
     "render_cancel": Route("object", kwargs=lambda w: {"pk": w.queued.pk}, destructive=True),
     "render_retry": Route("object", kwargs=lambda w: {"pk": w.failed.pk}),
     "gallery": Route("team", methods=("get",)),
+    "gallery_bulk": Route("team", methods=("post",), post=lambda w: {"render": [str(w.done.pk)], "action": "zip"},
+                          why="acts only on the visitor's own team's videos"),
     "samples_add": Route("team", methods=("post",), why="adds the sample templates to the visitor's own team"),
     # --- sharing -------------------------------------------------------------------------------
     "share_create": Route("team", methods=("post",), post=lambda w: {"render": str(w.done.pk), "password": ""}),
