@@ -63,6 +63,7 @@ class Template(models.Model):
     file = models.FileField(upload_to=template_upload_to, max_length=300)
     original_filename = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)  # the same bytes twice = one template
     poster = models.ImageField(upload_to=template_poster_to, max_length=300, blank=True)
     # A small H.264 copy for browsers when the original cannot play there (e.g. HEVC); renders
     # always use the original.

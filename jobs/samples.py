@@ -39,8 +39,11 @@ def samples_seed(*, team, user) -> list[Template]:
     added = []
     for filename, name in SAMPLE_TEMPLATES:
         if filename not in have:
-            added.append(services.template_upload(team=team, user=user, uploaded_file=_upload_of(SAMPLES_DIR / filename),
-                                                  name=name, tags=[SAMPLE_TAG]))
+            try:
+                added.append(services.template_upload(team=team, user=user, uploaded_file=_upload_of(SAMPLES_DIR / filename),
+                                                      name=name, tags=[SAMPLE_TAG]))
+            except services.DuplicateTemplate:
+                pass  # the team uploaded the same video itself: it has it already
     return added
 
 

@@ -41,6 +41,14 @@ log = logging.getLogger(__name__)
 render_finished = Signal()  # sender=Render, render=...
 job_finished = Signal()  # sender=Job, job=...
 
+class DuplicateTemplate(ValidationError):
+    """The upload has the same bytes as a template the team already has (`.template`)."""
+
+    def __init__(self, template):
+        super().__init__(_("This video is already in the library as “%(name)s”.") % {"name": template.name}, code="duplicate")
+        self.template = template
+
+
 TEMPLATE_EXTENSIONS = {"mp4", "m4v", "mov", "mkv", "webm", "avi"}
 AUDIO_EXTENSIONS = {"wav", "mp3", "m4a", "aac", "flac", "ogg", "oga", "opus", "webm", "mp4", "mov", "mkv"}
 PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
@@ -154,6 +162,10 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
     folder = os.path.dirname(relative)
     try:
         _move_upload(uploaded_file, _media_path(relative))
+        template.sha256 = _sha256(_media_path(relative))
+        duplicate = Template.objects.filter(team=team, sha256=template.sha256).first()
+        if duplicate is not None:
+            raise DuplicateTemplate(duplicate)
         try:
             info = probe(_media_path(relative))
         except UndecodableMediaError:

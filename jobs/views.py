@@ -116,7 +116,7 @@ def template_upload(request):
     if team is None:
         raise Http404
     form = TemplateUploadForm(request.POST, request.FILES)
-    created, errors = [], []
+    created, errors, duplicates = [], [], []
     rejection = upload_rejection(request)
     if rejection is not None:
         errors.append(str(rejection))
@@ -126,20 +126,26 @@ def template_upload(request):
                 created.append(services.template_upload(team=team, user=request.user, uploaded_file=upload,
                                                         name=form.cleaned_data["name"] if len(request.FILES.getlist("file")) == 1 else "",
                                                         tags=form.cleaned_data["tags"]))
+            except services.DuplicateTemplate as e:  # offered as the template it already is
+                duplicates.append(e.template)
             except (ValidationError, QuotaExceeded, PermissionDenied) as e:
                 errors.extend(f"{upload.name}: {m}" for m in _errors(e))
     else:
         errors.extend(str(m) for field_errors in form.errors.values() for m in field_errors)
     if _wants_json(request):
-        status = 201 if created and not errors else 400
+        status = 201 if created and not errors else 200 if duplicates and not errors else 400
         return JsonResponse({
             "ok": not errors,
+            "duplicates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk]),
+                            "message": _("Already in the library as “%(name)s”.") % {"name": t.name}} for t in duplicates],
             "templates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk]),
                            "card_html": render_to_string("jobs/_template_card.html", {"t": t}, request)} for t in created],
             "errors": errors,
         }, status=status)
     for t in created:
         messages.success(request, _("“%(name)s” uploaded; preparing it now.") % {"name": t.name})
+    for t in duplicates:
+        messages.info(request, _("Already in the library as “%(name)s”.") % {"name": t.name})
     for e in errors:
         messages.error(request, e)
     return redirect("template_list")

@@ -372,3 +372,24 @@ def test_gallery_filters_and_bulk_zip_share_delete(live, new_page, cast, finishe
     sign_in(viewer, "vera@example.com", cast.password)
     viewer.goto("/gallery/")
     assert viewer.get_by_role("button", name="Delete selected").count() == 0
+
+
+def test_uploading_the_same_video_again_offers_the_existing_template(live, new_page, cast, media_dir, tmp_path):
+    import shutil
+
+    from jobs.models import Template
+
+    copy = tmp_path / "same bytes, other name.mp4"
+    shutil.copyfile(media_dir / "face_square_2.mp4", copy)
+    page = new_page()
+    sign_in(page, "alice@example.com", cast.password)
+    page.goto("/templates/")
+    drop_files(page, "[data-dropzone]", [media_dir / "face_square_2.mp4"], "video/mp4")
+    page.locator(".template-card").wait_for(timeout=30_000)
+    drop_files(page, "[data-dropzone]", [copy], "video/mp4")
+    offer = page.locator(".upload-item.is-duplicate a")
+    offer.wait_for(timeout=30_000)
+    assert offer.inner_text() == "Already in the library as “face_square_2”."
+    assert Template.objects.filter(team=cast.acme).count() == 1 and page.locator(".template-card").count() == 1
+    offer.click()
+    page.wait_for_url(f"**/templates/{Template.objects.get().pk}/")

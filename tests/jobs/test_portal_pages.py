@@ -92,3 +92,21 @@ def test_secrets_shown_once_have_a_copy_button_and_no_inline_handlers(client, ca
     templates = Path(__file__).resolve().parents[2] / "templates"
     handlers = [str(p) for p in templates.rglob("*.html") if re.search(r"\son[a-z]+=\"", p.read_text())]
     assert handlers == []  # the CSP allows no inline script: behaviour lives in static/js
+
+
+def test_the_same_bytes_twice_are_one_template_and_leave_no_file(cast, make_template, settings, redis_conn):
+    from pathlib import Path
+
+    from jobs import services
+    from jobs.models import Template
+
+    first = make_template("face_square_3.mp4", warm=False)
+    files_before = sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+    with pytest.raises(services.DuplicateTemplate) as caught:
+        make_template("face_square_3.mp4", warm=False, title="again")
+    assert caught.value.template == first and "already in the library" in caught.value.messages[0]
+    assert Template.objects.count() == 1
+    assert sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()) == files_before
+    # Another team may have the same video.
+    make_template("face_square_3.mp4", warm=False, team=cast.globex, user=cast.charlie)
+    assert Template.objects.count() == 2

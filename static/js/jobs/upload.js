@@ -87,6 +87,18 @@ if (form) {
         ui.status.textContent = `\u2713 ${msg.msgDone}`;
         ui.li.classList.add("is-done");
         addCards(body.templates || []);
+      } else if (status === 200 && (body.duplicates || []).length) {
+        // The same bytes are already a template: point to it instead of making a copy.
+        const dup = body.duplicates[0];
+        ui.bar.remove();
+        ui.li.classList.add("is-duplicate");
+        ui.status.className = "alert alert-info upload-status";
+        const link = document.createElement("a");
+        link.href = dup.url;
+        link.textContent = dup.message;
+        ui.status.replaceChildren(link);
+        const card = document.querySelector(`[data-template-id="${dup.id}"]`);
+        if (card) card.classList.add("is-highlighted");
       } else {
         showError(ui, (body.errors || [msg.msgFailed]).join(" "));
       }
