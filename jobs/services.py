@@ -131,7 +131,7 @@ def _tail_decodes(path: Path, duration: float) -> bool:
 
 # --- Templates -----------------------------------------------------------------------------
 
-def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=()) -> Template:
+def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=(), allow_duplicate: bool = False) -> Template:
     """Store, probe and register a presenter video; then queue its preparation.
 
     Raises ValidationError (with a message for people) or QuotaExceeded; a rejected upload
@@ -164,7 +164,7 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
         _move_upload(uploaded_file, _media_path(relative))
         template.sha256 = _sha256(_media_path(relative))
         duplicate = Template.objects.filter(team=team, sha256=template.sha256).first()
-        if duplicate is not None:
+        if duplicate is not None and not allow_duplicate:
             raise DuplicateTemplate(duplicate)
         try:
             info = probe(_media_path(relative))

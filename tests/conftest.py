@@ -120,9 +120,11 @@ def make_template(cast, media_dir, prep_cache):
     from lipsync.prepare import cache_path
     from testutil import upload_of
 
-    def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None):
+    def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None, allow_duplicate=True):
+        # The suite makes several templates of one file (a batch of N); the portal refuses that.
         template = services.template_upload(team=team or cast.acme, user=user or cast.alice,
-                                            uploaded_file=upload_of(path or media_dir / name), name=title or Path(name).stem)
+                                            uploaded_file=upload_of(path or media_dir / name), name=title or Path(name).stem,
+                                            allow_duplicate=allow_duplicate)
         if warm and path is None:
             npz, mtime_ns = prep_cache(name)
             os.utime(template.file.path, ns=(mtime_ns, mtime_ns))
