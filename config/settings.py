@@ -204,7 +204,7 @@ if PRODUCTION:
 elif TESTING:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = "config.mail.EmailBackend"  # the console, and var/log/mail.log
 
 # --- i18n ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
