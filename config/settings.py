@@ -348,6 +348,7 @@ LOG_FILE = env.str("LOG_FILE", default="")  # e.g. var/log/web.log; set by the r
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"closed_socket_writes": {"()": "config.logging.ClosedSocketWrites"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "config.logging.JsonFormatter"},
@@ -357,5 +358,6 @@ LOGGING = {
         **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain"}} if LOG_FILE else {}),
     },
     "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "rq.worker": {"level": LOG_LEVEL}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "rq.worker": {"level": LOG_LEVEL},
+                "asyncio": {"filters": ["closed_socket_writes"]}},  # writes to vanished websocket clients
 }

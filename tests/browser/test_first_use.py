@@ -393,3 +393,70 @@ def test_uploading_the_same_video_again_offers_the_existing_template(live, new_p
     assert Template.objects.filter(team=cast.acme).count() == 1 and page.locator(".template-card").count() == 1
     offer.click()
     page.wait_for_url(f"**/templates/{Template.objects.get().pk}/")
+
+
+def test_events_after_a_client_vanishes_are_not_logged_as_warnings(live, new_page, cast, finished_job, media_dir):
+    """Pages that go away (a reset connection, or a page closed mid-stream) while events flow
+    must not make the web server log "socket.send() raised exception." for later events."""
+    import socket
+    import struct
+    import threading
+    import time
+
+    from django.test import Client
+
+    from jobs import progress
+
+    job = finished_job([media_dir / "face_square_1.mp4"])
+    client = Client()
+    client.force_login(cast.alice)
+    host, port = live.url.rsplit("//", 1)[1].split(":")
+    log = live_log(live)
+    start = log.stat().st_size if log.exists() else 0
+    stop = threading.Event()
+
+    def flood():
+        i = 0
+        while not stop.is_set():
+            progress.publish(job.pk, {"type": "render", "id": "x", "status": "rendering", "progress": (i % 100) / 100})
+            i += 1
+
+    import django.db
+
+    def flood_thread():
+        try:
+            flood()
+        finally:
+            django.db.connections.close_all()
+
+    flooder = threading.Thread(target=flood_thread)
+    flooder.start()
+    try:
+        for _ in range(10):
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall((f"GET /ws/jobs/{job.pk}/ HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {live.url}\r\n"
+                          f"Cookie: sessionid={client.cookies['sessionid'].value}\r\n\r\n").encode())
+            assert b"101" in sock.recv(4096).split(b"\r\n", 1)[0]
+            time.sleep(0.2)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset, no closing handshake
+        page = new_page()
+        sign_in(page, "alice@example.com", cast.password)
+        for _ in range(5):
+            page.goto(f"/jobs/{job.pk}/")
+            page.wait_for_timeout(300)
+            page.goto("/")
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        flooder.join()
+    tail = log.read_text(errors="replace")[start:]
+    assert "socket.send() raised exception" not in tail, tail[-2000:]
+    assert " ERROR " not in tail and "Traceback" not in tail, tail[-2000:]
+
+
+def live_log(live):
+    from pathlib import Path
+
+    return Path(str(live.worker_log).replace("-worker.log", "-web server.log"))
