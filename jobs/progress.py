@@ -75,7 +75,7 @@ class CancelPoll:
 
 def render_state(render) -> dict:
     """What a browser needs to draw one render's bar (also the initial websocket snapshot)."""
-    from jobs.selectors import quality_findings, render_eta_seconds, render_quality_notes
+    from jobs.selectors import quality_findings, render_eta_seconds, render_queue_position, render_quality_notes
 
     state = {
         "type": "render",
@@ -91,10 +91,15 @@ def render_state(render) -> dict:
         "error_code": render.error_code,
         "error_message": render.error_message,
         "eta_seconds": render_eta_seconds(render),
+        "queue_position": render_queue_position(render),
         "quality": {k: (render.quality or {}).get(k) for k in ("face_fraction", "sync_score")},
         "quality_notes": [str(n) for n in render_quality_notes(render)],
         "quality_help": [str(f["help"]) for f in quality_findings(render.quality or {})],
     }
+    if render.is_final:  # a render's end changes the batch's outlook (job events come only on status changes)
+        from jobs.selectors import job_eta_seconds
+
+        state["job_eta_seconds"] = job_eta_seconds(render.job)
     if render.status == "done" and render.output:
         state["video_url"] = reverse("render_video", args=[render.id])
         state["download_url"] = reverse("render_download", args=[render.id])
@@ -102,10 +107,11 @@ def render_state(render) -> dict:
 
 
 def job_state(job) -> dict:
-    from jobs.selectors import job_progress
+    from jobs.selectors import job_eta_seconds, job_progress
 
     return {
         "type": "job",
+        "eta_seconds": job_eta_seconds(job),
         "id": str(job.id),
         "status": job.status,
         "status_label": str(job.get_status_display()),

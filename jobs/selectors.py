@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -154,3 +154,40 @@ def batch_estimate_inputs(*, team: Team) -> dict:
         "parallel": max(1, int(team.plan("max_concurrent_renders"))),
         "ahead_seconds": round(sum(float(s or 0) * (1 - float(p or 0)) for s, p in ahead), 1),
     }
+
+
+PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+
+
+def renders_waiting_in_order(*, team: Team) -> QuerySet[Render]:
+    """The team's renders waiting for a free slot (queued, not yet in RQ), in the order
+    services.renders_dispatch hands them out: best priority, then oldest batch, then oldest."""
+    return (Render.objects.filter(team=team, status=Render.Status.QUEUED, enqueued_at__isnull=True)
+            .select_related("job")
+            .annotate(rank=Case(*(When(job__priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()),
+                                default=Value(1), output_field=IntegerField()))
+            .order_by("rank", "job__created", "created", "id"))
+
+
+def render_queue_position(render: Render) -> int | None:
+    """For a queued render: 0 when it is already handed to a worker queue (next up), else its
+    place among the team's waiting renders (1 = next); None for any other status."""
+    if render.status != Render.Status.QUEUED:
+        return None
+    if render.enqueued_at is not None:
+        return 0
+    ids = list(renders_waiting_in_order(team=render.team).values_list("id", flat=True)[:1000])
+    return ids.index(render.pk) + 1 if render.pk in ids else None
+
+
+def job_eta_seconds(job: Job) -> int | None:
+    """Rough time until the whole batch is done: its unfinished audio-seconds at the team's
+    recent pace, spread over its parallel renders. None once everything has ended."""
+    import math
+
+    rows = list(job.renders.exclude(status__in=Render.FINAL).values_list("progress", flat=True))
+    if not rows:
+        return None
+    est = batch_estimate_inputs(team=job.team)
+    work = sum((1 - float(p or 0)) for p in rows) * float(job.audio_duration or 0) * est["pace"]
+    return int(math.ceil(work / min(est["parallel"], len(rows))))

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import F, Q
 from django.dispatch import Signal
 from django.http import Http404
 from django.utils import timezone
@@ -34,6 +34,7 @@ from config.storage import (
 )
 from jobs import progress
 from jobs.models import Job, Render, Template, error_text, job_audio_to, team_media_dir, template_poster_to, template_upload_to
+from jobs.selectors import PRIORITY_RANK, renders_waiting_in_order  # the one dispatch order
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ class DuplicateTemplate(ValidationError):
 
 TEMPLATE_EXTENSIONS = {"mp4", "m4v", "mov", "mkv", "webm", "avi"}
 AUDIO_EXTENSIONS = {"wav", "mp3", "m4a", "aac", "flac", "ogg", "oga", "opus", "webm", "mp4", "mov", "mkv"}
-PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
 RENDER_FN = "jobs.tasks.render_run"
 PREP_FN = "jobs.tasks.template_prepare_run"
 
@@ -449,14 +449,7 @@ def renders_dispatch(*, team: Team) -> int:
         free = cap - in_flight
         if free <= 0:
             return 0
-        waiting = (
-            Render.objects.filter(team=team, status=Render.Status.QUEUED, enqueued_at__isnull=True)
-            .select_related("job")
-            .annotate(rank=Case(*(When(job__priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()),
-                                default=Value(1), output_field=IntegerField()))
-            .order_by("rank", "job__created", "created", "id")[:free]
-        )
-        for render in waiting:
+        for render in renders_waiting_in_order(team=team)[:free]:
             render_enqueue(render=render)
             released += 1
     return released

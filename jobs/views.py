@@ -282,15 +282,22 @@ def job_detail(request, pk):
     for r in renders:
         r.findings = selectors.quality_findings(r.quality or {})
         r.eta = selectors.render_eta_seconds(r)
+        r.queue_position = selectors.render_queue_position(r)
         r.error_text = selectors.render_error_text(r)
     context = {
-        "job": job, "renders": renders, "overall": selectors.job_progress(job),
+        "job": job, "renders": renders, "overall": selectors.job_progress(job), "job_eta_minutes": _minutes_up(selectors.job_eta_seconds(job)),
         "done_count": sum(r.status == "done" for r in renders),
         "can_cancel": _can(request, "job.cancel", job.team), "can_retry": _can(request, "job.retry", job.team),
         "can_share": _can(request, "share.create", job.team),
         "ws_path": f"/ws/jobs/{job.pk}/",
     }
     return render(request, "jobs/job_detail.html", context)
+
+
+def _minutes_up(seconds):
+    import math
+
+    return math.ceil(seconds / 60) if seconds else None
 
 
 @login_required

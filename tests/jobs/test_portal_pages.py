@@ -110,3 +110,25 @@ def test_the_same_bytes_twice_are_one_template_and_leave_no_file(cast, make_temp
     # Another team may have the same video.
     make_template("face_square_3.mp4", warm=False, team=cast.globex, user=cast.charlie, allow_duplicate=False)
     assert Template.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiting_videos_show_their_place_in_line_and_the_batch_its_time_left(client, cast, make_template, make_job, redis_conn):
+    from jobs import progress, selectors
+
+    cast.acme.max_concurrent_renders = 1
+    cast.acme.save()
+    templates = [make_template(n, warm=False) for n in ("face_square_1.mp4", "face_square_2.mp4", "face_square_3.mp4")]
+    job = make_job(templates)
+    renders = list(job.renders.order_by("created", "id"))
+    places = sorted(selectors.render_queue_position(r) for r in renders)
+    assert places == [0, 1, 2]  # one handed to the worker queue, two waiting for the team's slot
+    later = make_job(templates[:1], priority="high", title="urgent")
+    urgent = later.renders.get()
+    assert selectors.render_queue_position(urgent) == 1  # high priority goes first among the waiting
+    assert selectors.job_eta_seconds(job) > 0
+    state = progress.job_state(job)
+    assert state["eta_seconds"] == selectors.job_eta_seconds(job)
+    client.force_login(cast.alice)
+    html = client.get(f"/jobs/{job.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "next in line" in html and "waiting: 2 in line" in html and "left for the whole batch" in html

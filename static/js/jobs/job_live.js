@@ -37,7 +37,10 @@ if (root && "WebSocket" in window) {
       setOverall(values.reduce((a, b) => a + b, 0) / values.length);
     }
     const eta = m.eta_seconds;  // 0: the pace says it is over, but it is not done yet
-    card.querySelector("[data-eta]").textContent = eta == null ? "" : (eta < 1 ? t.almost : t.left.replace("%s", eta));
+    const place = m.queue_position;  // queued: 0 = handed to a worker queue, n = n-th waiting
+    card.querySelector("[data-eta]").textContent = place === 0 ? t.next
+      : place ? t.line.replace("%s", place)
+      : eta == null ? "" : (eta < 1 ? t.almost : t.left.replace("%s", eta));
     const err = card.querySelector("[data-error]");
     err.textContent = m.status === "done" ? "" : (m.error_message || "");
     err.hidden = !err.textContent;
@@ -78,6 +81,7 @@ if (root && "WebSocket" in window) {
       player.replaceChildren(video);
     }
     updateZip();
+    if ("job_eta_seconds" in m) setBatchEta(m.job_eta_seconds);
     if (!m.snapshot && before !== m.status && m.final) {
       announce.textContent = (m.status === "done" ? t.finished : t.failed).replace("%s", m.template);
     }
@@ -98,8 +102,22 @@ if (root && "WebSocket" in window) {
     document.querySelector("[data-overall-text]").textContent = `${Math.round(fraction * 100)} %`;
   };
 
+  // The batch's time left: set by job events and by each render's end, counted down between.
+  let batchDone = null;  // ms timestamp, or null when unknown / finished
+  const showBatchEta = () => {
+    const el = document.querySelector("[data-job-eta]");
+    const minutes = batchDone ? Math.max(1, Math.ceil((batchDone - Date.now()) / 60000)) : 0;
+    el.textContent = minutes ? (minutes === 1 ? t.jobEtaOne : t.jobEtaMany).replace("%s", minutes) : "";
+  };
+  const setBatchEta = (seconds) => {
+    batchDone = seconds ? Date.now() + seconds * 1000 : null;
+    showBatchEta();
+  };
+  setInterval(showBatchEta, 5000);
+
   const onJob = (m) => {
     setOverall(m.progress);
+    setBatchEta(m.final ? null : m.eta_seconds);
     const badge = document.querySelector("p.muted > .badge");
     if (badge) setBadge(badge, m.status, m.status_label);
     const cancelJob = document.querySelector("[data-cancel-job]");
