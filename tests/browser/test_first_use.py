@@ -460,3 +460,27 @@ def live_log(live):
     from pathlib import Path
 
     return Path(str(live.worker_log).replace("-worker.log", "-web server.log"))
+
+
+def test_new_pages_in_chinese_at_phone_width(live, new_page, cast, finished_job, media_dir):
+    from jobs import previews
+
+    job = finished_job([media_dir / "face_square_1.mp4", media_dir / "portrait_hevc_1080x1920.mp4"], title="手机")
+    hevc = job.renders.get(template_name="portrait_hevc_1080x1920").template
+    previews.template_preview_ensure(hevc)
+    visitor = new_page(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN",
+                       extra_http_headers={"Accept-Language": "zh-hans"})
+    visitor.goto("/")
+    assert visitor.locator("h1").inner_text() == "一段录音，多位主讲人"
+    assert_no_horizontal_overflow(visitor)
+    screenshot(visitor, "welcome-zh-hans-390", full_page=True)
+
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True, extra_http_headers={"Accept-Language": "zh-hans"})
+    sign_in(page, "alice@example.com", cast.password)
+    for path, name, words in ((f"/jobs/{job.pk}/", "job", "与模板对比"), ("/gallery/", "gallery", "下载所选"),
+                              (f"/templates/{hevc.pk}/", "template-hevc", "H.264 预览"), ("/status/", "status", "状态"),
+                              ("/jobs/new/", "new-batch", "用量与完成时间")):
+        page.goto(path)
+        assert words in page.locator("main").inner_text(), (path, words)
+        assert_no_horizontal_overflow(page)
+        screenshot(page, f"{name}-zh-hans-390", full_page=True)
