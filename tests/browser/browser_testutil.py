@@ -105,12 +105,14 @@ VIDEO_DURATION_JS = """(video) => new Promise((resolve, reject) => {
 # whether an ancestor's box cuts it off (the parent of a player is the one that could crop it).
 PLAYER_SHAPES_JS = """async () => {
   const out = [];
-  for (const v of document.querySelectorAll('video')) {
+  // The players on show (a closed <dialog>'s empty players are not).
+  for (const v of [...document.querySelectorAll('video')].filter((el) => el.getAttribute('src') && el.checkVisibility())) {
     if (v.readyState < 1) {
       v.preload = 'metadata';
       await new Promise((resolve, reject) => {
         v.addEventListener('loadedmetadata', resolve, { once: true });
         v.addEventListener('error', () => reject(new Error('media error on ' + v.currentSrc)), { once: true });
+        setTimeout(() => reject(new Error(`no metadata within 15 s: ${v.currentSrc} (readyState ${v.readyState}, networkState ${v.networkState})`)), 15000);
         v.load();
       });
     }
