@@ -257,6 +257,7 @@ def test_a_first_run_explains_the_product_and_offers_the_samples(live, new_page,
     sign_in(page, "alice@example.com", cast.password)
     steps = page.locator("[data-first-steps]")
     assert steps.get_by_role("link", name="Upload presenter videos").is_visible()
+    screenshot(page, "dashboard-first-steps")
     steps.get_by_role("button", name="Try the samples").click()
     page.wait_for_url("**/jobs/new/?sample=1")
     assert page.locator('input[name="templates"]:checked').count() == 2
