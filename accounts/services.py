@@ -248,8 +248,9 @@ def personal_team_create(*, user) -> Team:
     return team_create(name=_("%(name)s's team") % {"name": who}, owner=user)
 
 
-def demo_seed(*, email: str, password: str, team_name: str = "Demo", team_slug: str = "demo"):
-    """The demo login: a verified owner of team "Demo". Safe to run any number of times."""
+def demo_seed(*, email: str, password: str, team_name: str = "Demo", team_slug: str = "demo", admin: bool = False):
+    """The demo login: a verified owner of team "Demo" (and, with `admin`, a superuser for
+    /admin/). Safe to run any number of times."""
     from allauth.account.models import EmailAddress
 
     with transaction.atomic():
@@ -261,6 +262,9 @@ def demo_seed(*, email: str, password: str, team_name: str = "Demo", team_slug: 
             user.set_password(password)
             user.is_active = True
             user.save(update_fields=["password", "is_active"])
+        if admin and not (user.is_staff and user.is_superuser):
+            user.is_staff = user.is_superuser = True
+            user.save(update_fields=["is_staff", "is_superuser"])
         address, _created = EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         if not (address.verified and address.primary):
             address.verified = address.primary = True

@@ -32,6 +32,7 @@ else:
 DEBUG = env.bool("DEBUG", default=not PRODUCTION and not TESTING)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # the product's page, never Django's
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
@@ -207,12 +208,13 @@ if PRODUCTION:
 elif TESTING:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = "config.mail.EmailBackend"  # the console, and var/log/mail.log
 
 # --- i18n ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["config.formats"]  # one date style in both languages
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -365,7 +367,8 @@ LOGGING = {
         "json": {"()": "config.logging.JsonFormatter"},
     },
     # Share, invitation and reset tokens and API keys never reach a log line (config.logging).
-    "filters": {"redact": {"()": "config.logging.RedactSecrets"}},
+    "filters": {"redact": {"()": "config.logging.RedactSecrets"},
+                "closed_socket_writes": {"()": "config.logging.ClosedSocketWrites"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain", "filters": ["redact"]},
         **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "plain",
@@ -378,5 +381,6 @@ LOGGING = {
         # uvicorn's access log (paths carry share and invitation tokens) goes through the same
         # handlers, so it is redacted too; uvicorn's own handler is replaced when Django starts.
         "uvicorn.access": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": "INFO", "propagate": False},
+        "asyncio": {"filters": ["closed_socket_writes"]},  # writes to vanished websocket clients
     },
 }

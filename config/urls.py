@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from config.pages import favicon, status_page
 
 # The admin has no sign-in form of its own: /admin/login/ sends visitors to allauth's, with its
 # rate limits and lockout (5 failures per 5 minutes per address and per account); a signed-in
@@ -12,6 +13,8 @@ admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("status/", status_page, name="status"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -285,6 +285,7 @@ class RenderSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
     log_url = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
+    error_message = serializers.SerializerMethodField(help_text="The error in plain words, in the request's language (Accept-Language) when its code is known.")
 
     class Meta:
         model = Render
@@ -295,6 +296,9 @@ class RenderSerializer(serializers.ModelSerializer):
 
     def get_url(self, obj) -> str:
         return _abs(self.context["request"], "api_render_detail", obj.pk)
+
+    def get_error_message(self, obj) -> str:
+        return selectors.render_error_text(obj)
 
     def get_download_url(self, obj) -> str | None:
         if obj.status != Render.Status.DONE or not obj.output:

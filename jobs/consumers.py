@@ -33,6 +33,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=NOT_FOUND)
             return
         self.checked_at = time.monotonic()
+        self.language = progress.viewer_language(self.scope)
         self.group = progress.job_group(self.job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -54,7 +55,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_event(self, event):
         if await self._still_allowed(max_age=EVENT_RECHECK_SECONDS):
-            await self.send_json(event["data"])
+            await self.send_json(progress.localize(event["data"], self.language))
 
     async def _send_snapshot(self):
         messages = await self._snapshot()
@@ -108,4 +109,4 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             return None
         messages = [{**progress.render_state(r), "snapshot": True} for r in renders_for_job(job=job)]
         messages.append({**progress.job_state(job), "snapshot": True})
-        return messages
+        return [progress.localize(m, self.language) for m in messages]

@@ -83,8 +83,9 @@ def expired_renders(*, now=None, team: Team | None = None):
             yield render
 
 
-def render_expire(*, render: Render, dry_run: bool = False) -> int:
-    """Delete one render's output, free its storage in the ledger, keep the row as "expired".
+def render_expire(*, render: Render, dry_run: bool = False, reason: str = "retention", note: str = "") -> int:
+    """Delete one render's output, free its storage in the ledger, keep the row as "expired"
+    (the retention purge, or a person deleting it from the gallery: `reason` "deleted").
 
     Returns the bytes freed. Safe to run twice: a render no longer "done" is left alone.
     """
@@ -97,8 +98,8 @@ def render_expire(*, render: Render, dry_run: bool = False) -> int:
             return 0
         output_name = locked.output.name
         freed = storage_charged_for(render=locked)
-        storage_release(team=locked.team, nbytes=freed, reason="retention", job=locked.job, render=locked,
-                        note=f"output expired {locked.expires_at or ''}".strip())
+        storage_release(team=locked.team, nbytes=freed, reason=reason, job=locked.job, render=locked,
+                        note=note or f"output expired {locked.expires_at or ''}".strip())
         locked.status = Render.Status.EXPIRED
         locked.output = ""
         locked.save(update_fields=["status", "output"])

@@ -24,6 +24,10 @@ def template_poster_to(instance: "Template", filename: str) -> str:
     return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/poster.jpg"
 
 
+def template_preview_to(instance: "Template", filename: str) -> str:
+    return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/preview.mp4"
+
+
 def job_audio_to(instance: "Job", filename: str) -> str:
     ext = (filename.rsplit(".", 1)[-1] if "." in filename else "wav").lower()[:5]
     return f"{team_media_dir(instance.team_id)}/jobs/{instance.id}/audio.{ext}"
@@ -75,7 +79,11 @@ class Template(models.Model):
     file = models.FileField(upload_to=template_upload_to, max_length=300)
     original_filename = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)  # the same bytes twice = one template
     poster = models.ImageField(upload_to=template_poster_to, max_length=300, blank=True)
+    # A small H.264 copy for browsers when the original cannot play there (e.g. HEVC); renders
+    # always use the original.
+    preview = models.FileField(upload_to=template_preview_to, max_length=300, blank=True)
 
     # Probe (PyAV): display size after rotation.
     duration = models.FloatField(default=0)
@@ -152,7 +160,7 @@ class Job(models.Model):
         indexes = [models.Index(fields=["team", "-created"])]
 
     def __str__(self):
-        return self.title or gettext("Job %(id)s") % {"id": str(self.id)[:8]}
+        return self.title or gettext("Batch %(id)s") % {"id": str(self.id)[:8]}
 
 
 class Render(models.Model):

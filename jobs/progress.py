@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.db import connections
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class CancelPoll:
 
 def render_state(render) -> dict:
     """What a browser needs to draw one render's bar (also the initial websocket snapshot)."""
-    from jobs.selectors import render_eta_seconds, render_quality_notes
+    from jobs.selectors import quality_findings, render_eta_seconds, render_queue_position, render_quality_notes
 
     state = {
         "type": "render",
@@ -91,8 +91,15 @@ def render_state(render) -> dict:
         "error_code": render.error_code,
         "error_message": render.error_message,
         "eta_seconds": render_eta_seconds(render),
+        "queue_position": render_queue_position(render),
+        "quality": {k: (render.quality or {}).get(k) for k in ("face_fraction", "sync_score", "sync_z")},
         "quality_notes": [str(n) for n in render_quality_notes(render)],
+        "quality_help": [str(f["help"]) for f in quality_findings(render.quality or {})],
     }
+    if render.is_final:  # a render's end changes the batch's outlook (job events come only on status changes)
+        from jobs.selectors import job_eta_seconds
+
+        state["job_eta_seconds"] = job_eta_seconds(render.job)
     if render.status == "done" and render.output:
         state["video_url"] = reverse("render_video", args=[render.id])
         state["download_url"] = reverse("render_download", args=[render.id])
@@ -100,16 +107,55 @@ def render_state(render) -> dict:
 
 
 def job_state(job) -> dict:
-    from jobs.selectors import job_progress
+    from jobs.selectors import job_eta_seconds, job_progress
 
     return {
         "type": "job",
+        "eta_seconds": job_eta_seconds(job),
         "id": str(job.id),
         "status": job.status,
         "status_label": str(job.get_status_display()),
         "final": job.status in ("done", "partial", "failed", "cancelled"),
         "progress": round(job_progress(job), 4),
     }
+
+
+def viewer_language(scope) -> str:
+    """The language a websocket's page is in, chosen as LocaleMiddleware chooses it for pages:
+    the language cookie (the switcher), else the browser's Accept-Language, else the default."""
+    from django.utils.translation.trans_real import parse_accept_lang_header
+
+    candidates = [(scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME) or ""]
+    accept = dict(scope.get("headers") or ()).get(b"accept-language", b"").decode("latin-1")
+    candidates += [code for code, _q in parse_accept_lang_header(accept) if code != "*"]
+    for code in filter(None, candidates):
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
+
+
+def localize(data: dict, language: str) -> dict:
+    """One event in one viewer's language. Workers publish in the default language to everyone
+    watching; each connection re-derives the texts from the codes the event carries."""
+    from jobs.models import Job, Render, error_text
+    from jobs.selectors import quality_findings
+
+    kind = data.get("type")
+    if kind not in ("render", "job"):
+        return data
+    with translation.override(language):
+        if kind == "job":
+            return {**data, "status_label": str(dict(Job.Status.choices).get(data.get("status"), data.get("status_label", "")))}
+        data = {**data, "status_label": str(dict(Render.Status.choices).get(data.get("status"), data.get("status_label", "")))}
+        if data.get("error_message"):
+            data["error_message"] = error_text(data.get("error_code") or "", data["error_message"])
+        if "quality" in data:
+            findings = quality_findings(data["quality"] or {})
+            data["quality_notes"] = [str(f["note"]) for f in findings]
+            data["quality_help"] = [str(f["help"]) for f in findings]
+        return data
 
 
 def publish(job_id, data: dict) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -57,9 +57,21 @@ def renders_for_job(*, job: Job) -> QuerySet[Render]:
     return job.renders.select_related("template").order_by("created", "template_name", "id")
 
 
-def renders_finished_for_team(*, team: Team) -> QuerySet[Render]:
-    """The gallery: every finished video of the team, newest first."""
-    return team_scoped(Render, actor=team).filter(status="done").exclude(output="").select_related("job", "template").order_by("-finished")
+def renders_finished_for_team(*, team: Team, search: str = "", template=None, job=None, since=None, until=None) -> QuerySet[Render]:
+    """The gallery: every finished video of the team, newest first; filtered by words (template
+    name or batch title), one template, one batch, and the finishing day (from/to, inclusive)."""
+    qs = team_scoped(Render, actor=team).filter(status="done").exclude(output="").select_related("job", "template").order_by("-finished")
+    if search:
+        qs = qs.filter(Q(template_name__icontains=search) | Q(job__title__icontains=search))
+    if template:
+        qs = qs.filter(template_id=template)
+    if job:
+        qs = qs.filter(job_id=job)
+    if since:
+        qs = qs.filter(finished__date__gte=since)
+    if until:
+        qs = qs.filter(finished__date__lte=until)
+    return qs
 
 
 def job_progress(job: Job) -> float:
@@ -80,18 +92,39 @@ def render_eta_seconds(render: Render) -> int | None:
 
 def render_quality_notes(render: Render) -> list[str]:
     """Plain-words warnings about a finished render's quality report (empty when it looks fine)."""
-    notes = []
-    q = render.quality or {}
+    return quality_notes(render.quality or {})
+
+
+def quality_notes(q: dict) -> list[str]:
+    """The warnings for a quality report {face_fraction, sync_score, ...}, in the active language."""
+    return [f["note"] for f in quality_findings(q)]
+
+
+def quality_findings(q: dict) -> list[dict]:
+    """Each warning with what was measured and what usually helps: [{"note", "help"}]."""
+    findings = []
     face = q.get("face_fraction")
     if face is not None and face < settings.QUALITY_WARN_FACE_FRACTION:
-        notes.append(_("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)})
+        findings.append({
+            "note": _("face lost in %(pct)d %% of frames") % {"pct": round((1 - face) * 100)},
+            "help": _("In those frames the face tracker did not find the face, so the mouth there is the template's own. "
+                      "What usually helps: a template where the face stays in view, turned to the camera and not covered "
+                      "by hands or a microphone."),
+        })
     # The z-score against shifted audio, not the raw correlation: real people speaking their
-    # own audio measure r 0.08-0.33 but z 2-6 (docs/QUALITY.md), so a raw-r threshold flagged
+    # own audio measure r 0.08-0.33 but z 1.5-6 (docs/QUALITY.md), so a raw-r threshold flagged
     # genuine footage.  Renders from before sync_z was recorded are not judged.
     z = q.get("sync_z")
     if z is not None and z < settings.QUALITY_WARN_SYNC_Z:
-        notes.append(_("lip sync looks weak"))
-    return notes
+        findings.append({
+            "note": _("lip sync looks weak"),
+            "help": _("Measured: how much more closely the mouth movement follows the rhythm of the speech than it would "
+                      "by chance (a score of %(score).1f; real people speaking score 1.5 to 6, and we flag results below "
+                      "%(limit).1f). What usually helps: a template where the presenter speaks for 10 seconds or more and "
+                      "shows the teeth, with the face large and well lit, and clear speech without music.")
+            % {"score": z, "limit": settings.QUALITY_WARN_SYNC_Z},
+        })
+    return findings
 
 
 def render_counts_for_team(*, team: Team) -> dict[str, int]:
@@ -103,3 +136,62 @@ def render_error_text(render: Render) -> str:
     """The render's error in the reader's language when its code is known (the worker stores
     messages in the default language), else the stored sentence."""
     return error_text(render.error_code, render.error_message) if render.error_message else ""
+
+
+DEFAULT_RENDER_PACE = 4.0  # wall seconds per second of audio when the team has no finished renders yet
+
+
+def batch_estimate_inputs(*, team: Team) -> dict:
+    """What the New batch page needs to show a batch's cost and finish time before it starts:
+    render seconds left this month, the team's recent pace (wall seconds per audio second, the
+    median of its last 20 finished renders), its parallel renders, and the audio seconds
+    already ahead of a new batch in its queue."""
+    from accounts.quotas import render_seconds_used
+
+    recent = (team_scoped(Render, actor=team).filter(status="done", started__isnull=False, finished__isnull=False,
+                                                    output_duration__gt=0).order_by("-finished")[:20])
+    paces = sorted((r.finished - r.started).total_seconds() / r.output_duration for r in recent)
+    ahead = team_scoped(Render, actor=team).exclude(status__in=Render.FINAL).values_list("reserved_seconds", "progress")
+    return {
+        "seconds_left": max(0.0, float(team.plan("render_minutes_limit")) * 60.0 - render_seconds_used(team=team)),
+        "pace": round(paces[len(paces) // 2], 3) if paces else DEFAULT_RENDER_PACE,
+        "parallel": max(1, int(team.plan("max_concurrent_renders"))),
+        "ahead_seconds": round(sum(float(s or 0) * (1 - float(p or 0)) for s, p in ahead), 1),
+    }
+
+
+PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+
+
+def renders_waiting_in_order(*, team: Team) -> QuerySet[Render]:
+    """The team's renders waiting for a free slot (queued, not yet in RQ), in the order
+    services.renders_dispatch hands them out: best priority, then oldest batch, then oldest."""
+    return (Render.objects.filter(team=team, status=Render.Status.QUEUED, enqueued_at__isnull=True)
+            .select_related("job")
+            .annotate(rank=Case(*(When(job__priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()),
+                                default=Value(1), output_field=IntegerField()))
+            .order_by("rank", "job__created", "created", "id"))
+
+
+def render_queue_position(render: Render) -> int | None:
+    """For a queued render: 0 when it is already handed to a worker queue (next up), else its
+    place among the team's waiting renders (1 = next); None for any other status."""
+    if render.status != Render.Status.QUEUED:
+        return None
+    if render.enqueued_at is not None:
+        return 0
+    ids = list(renders_waiting_in_order(team=render.team).values_list("id", flat=True)[:1000])
+    return ids.index(render.pk) + 1 if render.pk in ids else None
+
+
+def job_eta_seconds(job: Job) -> int | None:
+    """Rough time until the whole batch is done: its unfinished audio-seconds at the team's
+    recent pace, spread over its parallel renders. None once everything has ended."""
+    import math
+
+    rows = list(job.renders.exclude(status__in=Render.FINAL).values_list("progress", flat=True))
+    if not rows:
+        return None
+    est = batch_estimate_inputs(team=job.team)
+    work = sum((1 - float(p or 0)) for p in rows) * float(job.audio_duration or 0) * est["pace"]
+    return int(math.ceil(work / min(est["parallel"], len(rows))))

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import F, Q
 from django.dispatch import Signal
 from django.http import Http404
 from django.utils import timezone
@@ -34,6 +34,7 @@ from config.storage import (
 )
 from jobs import progress
 from jobs.models import Job, Render, Template, error_text, job_audio_to, team_media_dir, template_poster_to, template_upload_to
+from jobs.selectors import PRIORITY_RANK, renders_waiting_in_order  # the one dispatch order
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,16 @@ log = logging.getLogger(__name__)
 render_finished = Signal()  # sender=Render, render=...
 job_finished = Signal()  # sender=Job, job=...
 
+class DuplicateTemplate(ValidationError):
+    """The upload has the same bytes as a template the team already has (`.template`)."""
+
+    def __init__(self, template):
+        super().__init__(_("This video is already in the library as “%(name)s”.") % {"name": template.name}, code="duplicate")
+        self.template = template
+
+
 TEMPLATE_EXTENSIONS = {"mp4", "m4v", "mov", "mkv", "webm", "avi"}
 AUDIO_EXTENSIONS = {"wav", "mp3", "m4a", "aac", "flac", "ogg", "oga", "opus", "webm", "mp4", "mov", "mkv"}
-PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
 RENDER_FN = "jobs.tasks.render_run"
 PREP_FN = "jobs.tasks.template_prepare_run"
 
@@ -161,7 +169,7 @@ def _too_slow() -> ValidationError:
 
 # --- Templates -----------------------------------------------------------------------------
 
-def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=()) -> Template:
+def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=(), allow_duplicate: bool = False) -> Template:
     """Store, probe and register a presenter video; then queue its preparation.
 
     Raises ValidationError (with a message for people) or QuotaExceeded; a rejected upload
@@ -195,6 +203,10 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=())
     folder = os.path.dirname(relative)
     try:
         _move_upload(uploaded_file, _media_path(relative))
+        template.sha256 = _sha256(_media_path(relative))
+        duplicate = Template.objects.filter(team=team, sha256=template.sha256).first()
+        if duplicate is not None and not allow_duplicate:
+            raise DuplicateTemplate(duplicate)
         # One time budget for everything the web process decodes of this upload; the stream
         # header's size is checked before any frame is decoded.
         deadline = time.monotonic() + settings.UPLOAD_INSPECT_SECONDS
@@ -293,6 +305,7 @@ def template_prepare_enqueue(*, template: Template) -> None:
 
 def template_prepare(*, template_id) -> Template | None:
     """Find the face in every frame once (cached next to the video); runs on the "prep" queue."""
+    from jobs.library_live import template_publish
     from lipsync.errors import BadInputError, NoFaceError
     from lipsync.prepare import prepare_template
 
@@ -300,6 +313,7 @@ def template_prepare(*, template_id) -> Template | None:
     if template is None:
         return None
     Template.objects.filter(pk=template.pk).update(prep_status=Template.Prep.RUNNING, prep_error="")
+    template_publish(template)
     try:
         # Remote storage: the copy (and the engine's prep cache beside it) stays on this worker host.
         prepared = prepare_template(str(media_local_path(template.file)))
@@ -312,6 +326,7 @@ def template_prepare(*, template_id) -> Template | None:
         log.exception("template preparation failed for %s", template.pk)
         Template.objects.filter(pk=template.pk).update(
             prep_status=Template.Prep.FAILED, prep_error=_("Preparation failed because of a server problem. Try again later."))
+        template_publish(template)
         raise
     else:
         fitness = prepared.fitness
@@ -323,6 +338,7 @@ def template_prepare(*, template_id) -> Template | None:
                                    "speaker_adapted": prepared.speaker_weights is not None}}
     Template.objects.filter(pk=template.pk).update(**fields)
     template.refresh_from_db()
+    template_publish(template)
     return template
 
 
@@ -436,7 +452,7 @@ def job_status_refresh(*, job: Job) -> Job:
     fields = {}
     if statuses and all(s in Render.FINAL for s in statuses):
         done = sum(s in ("done", "expired") for s in statuses)
-        if done == len(statuses):
+        if done == len(statuses) or (done and "failed" not in statuses):  # cancelled on purpose is no failure
             status = Job.Status.DONE
         elif done:
             status = Job.Status.PARTIAL
@@ -496,14 +512,7 @@ def renders_dispatch(*, team: Team) -> int:
         free = cap - in_flight
         if free <= 0:
             return 0
-        waiting = (
-            Render.objects.filter(team=team, status=Render.Status.QUEUED, enqueued_at__isnull=True)
-            .select_related("job")
-            .annotate(rank=Case(*(When(job__priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()),
-                                default=Value(1), output_field=IntegerField()))
-            .order_by("rank", "job__created", "created", "id")[:free]
-        )
-        for render in waiting:
+        for render in renders_waiting_in_order(team=team)[:free]:
             render_enqueue(render=render)
             released += 1
     return released

@@ -145,6 +145,7 @@ def share_view(request, token):
             "video_url": reverse("share_video", args=[token, r.pk]),
             "download_url": reverse("share_download", args=[token, r.pk]),
             "poster_url": reverse("share_poster", args=[token, r.pk]) if r.template and r.template.poster else "",
+            "width": r.template.width if r.template else 0, "height": r.template.height if r.template else 0,
         })
     title = (link.job or link.render.job).title or _("Shared video")
     first = items[0]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from jobs import services, worker
+from jobs import previews, services, worker
+from jobs.models import Template
 
 
 def render_run(render_id: str) -> str:
@@ -18,6 +19,9 @@ def render_run(render_id: str) -> str:
 
 
 def template_prepare_run(template_id: str) -> str | None:
+    template = Template.objects.filter(pk=template_id).first()
+    if template is not None:
+        previews.template_preview_ensure(template)  # first: the page can show it sooner
     template = services.template_prepare(template_id=template_id)
     return template.prep_status if template else None
 

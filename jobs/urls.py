@@ -4,6 +4,7 @@ from jobs import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("samples/add/", views.samples_add, name="samples_add"),
     path("templates/", views.template_list, name="template_list"),
     path("templates/upload/", views.template_upload, name="template_upload"),
     path("templates/<uuid:pk>/", views.template_detail, name="template_detail"),
@@ -21,4 +22,5 @@ urlpatterns = [
     path("renders/<uuid:pk>/cancel/", views.render_cancel, name="render_cancel"),
     path("renders/<uuid:pk>/retry/", views.render_retry, name="render_retry"),
     path("gallery/", views.gallery, name="gallery"),
+    path("gallery/selected/", views.gallery_bulk, name="gallery_bulk"),
 ]

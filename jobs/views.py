@@ -9,16 +9,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import membership_for
 from accounts.quotas import QuotaExceeded
 from accounts.upload_handlers import upload_rejection
-from jobs import files, selectors, services
-from jobs.forms import JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
+from jobs import files, previews, samples, selectors, services
+from jobs import gallery as gallery_actions
+from jobs.forms import GalleryFilterForm, JobCreateForm, JobFilterForm, TemplateEditForm, TemplateUploadForm
 from jobs.models import Render
 
 
@@ -51,12 +54,15 @@ def _errors(exc) -> list[str]:
 
 # --- Dashboard -----------------------------------------------------------------------------
 
-@login_required
 def dashboard(request):
+    if not request.user.is_authenticated:  # a visitor: what this is, and the way in
+        return render(request, "jobs/welcome.html")
     team = _team_or_redirect(request)
     if team is None:
         return _no_team(request)
     context = {
+        "has_samples": bool(samples.sample_templates(team=team)),
+        "can_upload": _can(request, "template.upload"),
         "team": team,
         "recent_jobs": selectors.jobs_for_team(team=team)[:8],
         "render_counts": (counts := selectors.render_counts_for_team(team=team)),
@@ -65,6 +71,22 @@ def dashboard(request):
         "can_create": _can(request, "job.create"),
     }
     return render(request, "jobs/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def samples_add(request):
+    """"Try the samples" for a team without them: add the sample templates, then the new batch."""
+    team = _team_or_redirect(request)
+    if team is None:
+        raise Http404
+    try:
+        samples.samples_seed(team=team, user=request.user)
+    except (ValidationError, QuotaExceeded, PermissionDenied) as e:
+        for message in _errors(e):
+            messages.error(request, message)
+        return redirect("dashboard")
+    return redirect(reverse("job_new") + "?sample=1")
 
 
 # --- Templates -----------------------------------------------------------------------------
@@ -82,6 +104,7 @@ def template_list(request):
         "templates": templates, "tag": tag, "search": search, "all_tags": all_tags,
         "form": TemplateUploadForm(), "can_upload": _can(request, "template.upload"),
         "max_bytes": team.plan("template_max_bytes"), "max_seconds": team.plan("template_max_seconds"),
+        "ws_path": f"/ws/teams/{team.pk}/templates/",
     }
     return render(request, "jobs/template_list.html", context)
 
@@ -93,7 +116,7 @@ def template_upload(request):
     if team is None:
         raise Http404
     form = TemplateUploadForm(request.POST, request.FILES)
-    created, errors = [], []
+    created, errors, duplicates = [], [], []
     rejection = upload_rejection(request)
     if rejection is not None:
         errors.append(str(rejection))
@@ -103,19 +126,26 @@ def template_upload(request):
                 created.append(services.template_upload(team=team, user=request.user, uploaded_file=upload,
                                                         name=form.cleaned_data["name"] if len(request.FILES.getlist("file")) == 1 else "",
                                                         tags=form.cleaned_data["tags"]))
+            except services.DuplicateTemplate as e:  # offered as the template it already is
+                duplicates.append(e.template)
             except (ValidationError, QuotaExceeded, PermissionDenied) as e:
                 errors.extend(f"{upload.name}: {m}" for m in _errors(e))
     else:
         errors.extend(str(m) for field_errors in form.errors.values() for m in field_errors)
     if _wants_json(request):
-        status = 201 if created and not errors else 400
+        status = 201 if created and not errors else 200 if duplicates and not errors else 400
         return JsonResponse({
             "ok": not errors,
-            "templates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk])} for t in created],
+            "duplicates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk]),
+                            "message": _("Already in the library as “%(name)s”.") % {"name": t.name}} for t in duplicates],
+            "templates": [{"id": str(t.pk), "name": t.name, "url": reverse("template_detail", args=[t.pk]),
+                           "card_html": render_to_string("jobs/_template_card.html", {"t": t}, request)} for t in created],
             "errors": errors,
         }, status=status)
     for t in created:
         messages.success(request, _("“%(name)s” uploaded; preparing it now.") % {"name": t.name})
+    for t in duplicates:
+        messages.info(request, _("Already in the library as “%(name)s”.") % {"name": t.name})
     for e in errors:
         messages.error(request, e)
     return redirect("template_list")
@@ -141,6 +171,10 @@ def template_detail(request, pk):
         "template": template, "form": form, "can_edit": can_edit,
         "can_delete": _can(request, "template.delete", template.team),
         "recent_renders": template.renders.select_related("job").order_by("-created")[:10],
+        "preview_note": previews.web_preview_note(template),
+        "playable": previews.web_preview_state(template) in ("original", "preview"),
+        "codecs": {"video": previews.codec_name(template.video_codec), "audio": previews.codec_name(template.audio_codec),
+                   "container": previews.container_name(template)},
     }
     return render(request, "jobs/template_detail.html", context)
 
@@ -171,6 +205,8 @@ def template_poster(request, pk):
 @require_GET
 def template_video(request, pk):
     template = selectors.template_detail_for(actor=request.user, pk=pk)
+    if template.preview and not previews.web_playable(template):  # the browser's copy (HEVC, ...)
+        return files.serve_media(request, template.preview, filename=f"{template.name}-preview.mp4", content_type="video/mp4")
     name = template.original_filename or f"{template.name}{Path(template.file.name).suffix}"
     content_type = "video/mp4" if Path(template.file.name).suffix.lower() in (".mp4", ".m4v", ".mov") else "application/octet-stream"
     return files.serve_media(request, template.file, filename=name, content_type=content_type,
@@ -209,8 +245,9 @@ def job_new(request):
             form.add_error(None, str(rejection))
         if form.is_valid():
             try:
+                audio = form.cleaned_data["audio"] or samples.sample_voice_upload()
                 job = services.job_create(
-                    team=team, user=request.user, audio_file=form.cleaned_data["audio"],
+                    team=team, user=request.user, audio_file=audio,
                     template_ids=form.cleaned_data["templates"], priority=form.cleaned_data["priority"],
                     title=form.cleaned_data["title"])
             except (ValidationError, QuotaExceeded) as e:
@@ -226,9 +263,16 @@ def job_new(request):
             return JsonResponse({"ok": False, "errors": errors}, status=400)
     else:
         preselected = request.GET.getlist("template")
-        form = JobCreateForm(templates=templates, priorities=priorities, initial={"templates": preselected})
+        use_samples = request.GET.get("sample") == "1"
+        if use_samples:  # "Try the samples": their templates and the sample voice, ready to start
+            preselected += [str(t.pk) for t in samples.sample_templates(team=team)]
+        form = JobCreateForm(templates=templates, priorities=priorities,
+                             initial={"templates": preselected, "sample_voice": use_samples,
+                                      "title": _("Sample batch") if use_samples else ""})
     return render(request, "jobs/job_new.html", {"form": form, "templates": form.template_objects,
-                                                 "audio_max_seconds": team.plan("audio_max_seconds")})
+                                                 "audio_max_seconds": team.plan("audio_max_seconds"),
+                                                 "estimate": selectors.batch_estimate_inputs(team=team),
+                                                 "sample_voice_seconds": samples.sample_voice_seconds()})
 
 
 @login_required
@@ -236,17 +280,24 @@ def job_detail(request, pk):
     job = selectors.job_detail_for(actor=request.user, pk=pk)
     renders = list(selectors.renders_for_job(job=job))
     for r in renders:
-        r.notes = selectors.render_quality_notes(r)
+        r.findings = selectors.quality_findings(r.quality or {})
         r.eta = selectors.render_eta_seconds(r)
+        r.queue_position = selectors.render_queue_position(r)
         r.error_text = selectors.render_error_text(r)
     context = {
-        "job": job, "renders": renders, "overall": selectors.job_progress(job),
+        "job": job, "renders": renders, "overall": selectors.job_progress(job), "job_eta_minutes": _minutes_up(selectors.job_eta_seconds(job)),
         "done_count": sum(r.status == "done" for r in renders),
         "can_cancel": _can(request, "job.cancel", job.team), "can_retry": _can(request, "job.retry", job.team),
         "can_share": _can(request, "share.create", job.team),
         "ws_path": f"/ws/jobs/{job.pk}/",
     }
     return render(request, "jobs/job_detail.html", context)
+
+
+def _minutes_up(seconds):
+    import math
+
+    return math.ceil(seconds / 60) if seconds else None
 
 
 @login_required
@@ -343,5 +394,56 @@ def gallery(request):
     team = _team_or_redirect(request)
     if team is None:
         return _no_team(request)
-    page = Paginator(selectors.renders_finished_for_team(team=team), 24).get_page(request.GET.get("page"))
-    return render(request, "jobs/gallery.html", {"page": page})
+    filters = GalleryFilterForm(request.GET or None, templates=selectors.templates_for_team(team=team),
+                                jobs=selectors.jobs_for_team(team=team)[:200])
+    wanted = filters.cleaned_data if filters.is_valid() else {}
+    renders = selectors.renders_finished_for_team(
+        team=team, search=wanted.get("q", ""), template=wanted.get("template") or None, job=wanted.get("job") or None,
+        since=wanted.get("since"), until=wanted.get("until"))
+    page = Paginator(renders, 24).get_page(request.GET.get("page"))
+    return render(request, "jobs/gallery.html", {
+        "page": page, "filters": filters, "filtered": bool(request.GET.get("q") or any(wanted.get(k) for k in ("template", "job", "since", "until"))),
+        "can_delete": _can(request, "job.delete"), "can_share": _can(request, "share.create"),
+    })
+
+
+@login_required
+@require_POST
+def gallery_bulk(request):
+    """The selected videos of the gallery: one zip, deleted, or one share link each."""
+    team = _team_or_redirect(request)
+    if team is None:
+        raise Http404
+    ids = request.POST.getlist("render")[:500]
+    renders = list(selectors.renders_finished_for_team(team=team).filter(pk__in=[i for i in ids if _is_uuid(i)]))
+    action = request.POST.get("action")
+    if not renders:
+        messages.error(request, _("Select one or more videos first."))
+        return redirect("gallery")
+    try:
+        if action == "zip":
+            names = files.unique_names([r.template_name or "video" for r in renders], ext=".mp4")
+            return files.zip_response([(r.output.name, n) for r, n in zip(renders, names)], filename="mouthpiece-videos.zip")
+        if action == "delete":
+            n = gallery_actions.renders_delete(team=team, user=request.user, renders=renders)
+            messages.success(request, ngettext("%(n)d video deleted.", "%(n)d videos deleted.", n) % {"n": n})
+            return redirect("gallery")
+        if action == "share":
+            shared = gallery_actions.renders_share(team=team, user=request.user, renders=renders)
+            links = [{"render": r, "url": request.build_absolute_uri(reverse("share_view", args=[token]))} for r, _l, token in shared]
+            return render(request, "sharing/created.html", {"links": links, "back_url": reverse("gallery"),
+                                                            "back_label": _("Back to the gallery")})
+    except PermissionDenied as e:
+        messages.error(request, str(e))
+        return redirect("gallery")
+    raise Http404
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -120,9 +120,11 @@ def make_template(cast, media_dir, prep_cache):
     from lipsync.prepare import cache_path
     from testutil import upload_of
 
-    def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None):
+    def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None, allow_duplicate=True):
+        # The suite makes several templates of one file (a batch of N); the portal refuses that.
         template = services.template_upload(team=team or cast.acme, user=user or cast.alice,
-                                            uploaded_file=upload_of(path or media_dir / name), name=title or Path(name).stem)
+                                            uploaded_file=upload_of(path or media_dir / name), name=title or Path(name).stem,
+                                            allow_duplicate=allow_duplicate)
         if warm and path is None:
             npz, mtime_ns = prep_cache(name)
             os.utime(template.file.path, ns=(mtime_ns, mtime_ns))
@@ -160,3 +162,40 @@ def run_worker(redis_conn):
         return worker
 
     return run
+
+
+@pytest.fixture
+def make_finished_job(settings, media_dir):
+    """make_finished_job(team, n=2, title=...) -> Job with n done renders whose outputs are copies
+    of a real video under MEDIA_ROOT (and a template with a real poster)."""
+    import shutil
+    import uuid
+
+    from django.utils import timezone
+
+    from jobs.models import Job, Render, Template
+
+    def make(team, *, n: int = 2, title: str = "Launch video", statuses=None):
+        media_root = Path(settings.MEDIA_ROOT)
+        job = Job.objects.create(team=team, title=title, status=Job.Status.DONE, audio="x/audio.wav",
+                                 audio_filename="speech.wav", audio_duration=2.0, finished=timezone.now())
+        for i in range(n):
+            status = (statuses or ["done"] * n)[i]
+            template = Template(team=team, name=f"Presenter {i + 1}")
+            template.file.name = f"teams/{team.pk}/templates/{template.id}/source.mp4"
+            template.poster.name = f"teams/{team.pk}/templates/{template.id}/poster.jpg"
+            (media_root / template.poster.name).parent.mkdir(parents=True, exist_ok=True)
+            (media_root / template.poster.name).write_bytes(b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9")
+            template.save()
+            r = Render(job=job, team=team, template=template, template_name=template.name, status=status)
+            if status == "done":
+                r.output.name = f"teams/{team.pk}/jobs/{job.id}/renders/{uuid.uuid4()}.mp4"
+                out = media_root / r.output.name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(media_dir / f"face_square_{i % 3 + 1}.mp4", out)
+                r.output_size_bytes = out.stat().st_size
+                r.progress, r.finished = 1.0, timezone.now()
+            r.save()
+        return job
+
+    return make

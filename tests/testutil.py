@@ -115,3 +115,27 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def h264_copy(src: Path, dst: Path, seconds: float) -> Path:
+    """The first `seconds` of the video `src` re-encoded as H.264 at its own size, without audio
+    (e.g. the HEVC portrait as a video Chromium can decode)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
+        vin = inp.streams.video[0]
+        rate = vin.average_rate or 25
+        stream = out.add_stream("libx264", rate=rate)
+        stream.codec_context.time_base = 1 / rate
+        stream.width, stream.height, stream.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "30"}
+        for i, frame in enumerate(inp.decode(vin)):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, 1 / rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return dst

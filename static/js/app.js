@@ -69,6 +69,31 @@
     }
   });
 
+  // <input data-select-on-focus>: the whole value is selected (a secret shown once, a link).
+  document.addEventListener("focusin", function (e) {
+    if (e.target.matches && e.target.matches("[data-select-on-focus]")) e.target.select();
+  });
+
+  // <button data-copy="#input-id" data-copied="Copied">: copy that input's value.
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest("[data-copy]");
+    if (!btn) return;
+    var input = document.querySelector(btn.getAttribute("data-copy"));
+    if (!input) return;
+    var done = function () {
+      var label = btn.textContent;
+      btn.textContent = btn.getAttribute("data-copied") || label;
+      btn.setAttribute("data-state", "copied");
+      setTimeout(function () { btn.textContent = label; btn.removeAttribute("data-state"); }, 2000);
+    };
+    input.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, function () { if (document.execCommand("copy")) done(); });
+    } else if (document.execCommand("copy")) {
+      done();
+    }
+  });
+
   // <form data-confirm="Really?"> or <button data-confirm="Really?">: ask before submitting.
   document.addEventListener("submit", function (e) {
     var form = e.target;

@@ -3,12 +3,9 @@ running the engine, API keys, a real local HTTP receiver and an RQ burst worker.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -33,40 +30,6 @@ def globex_key(cast):
     from accounts.api_keys import apikey_create
 
     return apikey_create(team=cast.globex, name="globex tests", created_by=cast.charlie)
-
-
-@pytest.fixture
-def make_finished_job(settings, media_dir):
-    """make_finished_job(team, n=2, title=...) -> Job with n done renders whose outputs are copies
-    of a real video under MEDIA_ROOT (and a template with a real poster)."""
-    from django.utils import timezone
-
-    from jobs.models import Job, Render, Template
-
-    def make(team, *, n: int = 2, title: str = "Launch video", statuses=None):
-        media_root = Path(settings.MEDIA_ROOT)
-        job = Job.objects.create(team=team, title=title, status=Job.Status.DONE, audio="x/audio.wav",
-                                 audio_filename="speech.wav", audio_duration=2.0, finished=timezone.now())
-        for i in range(n):
-            status = (statuses or ["done"] * n)[i]
-            template = Template(team=team, name=f"Presenter {i + 1}")
-            template.file.name = f"teams/{team.pk}/templates/{template.id}/source.mp4"
-            template.poster.name = f"teams/{team.pk}/templates/{template.id}/poster.jpg"
-            (media_root / template.poster.name).parent.mkdir(parents=True, exist_ok=True)
-            (media_root / template.poster.name).write_bytes(b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9")
-            template.save()
-            r = Render(job=job, team=team, template=template, template_name=template.name, status=status)
-            if status == "done":
-                r.output.name = f"teams/{team.pk}/jobs/{job.id}/renders/{uuid.uuid4()}.mp4"
-                out = media_root / r.output.name
-                out.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(media_dir / f"face_square_{i % 3 + 1}.mp4", out)
-                r.output_size_bytes = out.stat().st_size
-                r.progress, r.finished = 1.0, timezone.now()
-            r.save()
-        return job
-
-    return make
 
 
 class Receiver:

@@ -100,3 +100,38 @@ VIDEO_DURATION_JS = """(video) => new Promise((resolve, reject) => {
   video.addEventListener('error', () => reject(new Error('media error ' + (video.error && video.error.code))), { once: true });
   video.load();
 })"""
+
+# Each <video> of the page once its metadata has loaded: its box, the video's own size, and
+# whether an ancestor's box cuts it off (the parent of a player is the one that could crop it).
+PLAYER_SHAPES_JS = """async () => {
+  const out = [];
+  // The players on show (a closed <dialog>'s empty players are not).
+  for (const v of [...document.querySelectorAll('video')].filter((el) => el.getAttribute('src') && el.checkVisibility())) {
+    if (v.readyState < 1) {
+      v.preload = 'metadata';
+      await new Promise((resolve, reject) => {
+        v.addEventListener('loadedmetadata', resolve, { once: true });
+        v.addEventListener('error', () => reject(new Error('media error on ' + v.currentSrc)), { once: true });
+        setTimeout(() => reject(new Error(`no metadata within 15 s: ${v.currentSrc} (readyState ${v.readyState}, networkState ${v.networkState})`)), 15000);
+        v.load();
+      });
+    }
+    const r = v.getBoundingClientRect(), box = v.parentElement.getBoundingClientRect();
+    out.push({ src: v.currentSrc, w: r.width, h: r.height, vw: v.videoWidth, vh: v.videoHeight,
+               fit: getComputedStyle(v).objectFit, viewport: window.innerHeight,
+               clipped: r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1 });
+  }
+  return out;
+}"""
+
+
+def assert_players_keep_shape(page, *, count: int, max_height_fraction: float = 0.8) -> list[dict]:
+    """Every player shows its whole video in the video's own aspect ratio, within a max height."""
+    shapes = page.evaluate(PLAYER_SHAPES_JS)
+    assert len(shapes) == count, shapes
+    for s in shapes:
+        ratio = s["vw"] / s["vh"]
+        assert abs(s["w"] / s["h"] - ratio) < 0.03 * ratio, f"{page.url}: player {s['w']:.0f}x{s['h']:.0f} for a {s['vw']}x{s['vh']} video"
+        assert not s["clipped"], f"{page.url}: the player's box is cut off: {s}"
+        assert 100 < s["h"] <= max_height_fraction * s["viewport"] + 1, f"{page.url}: player height {s['h']:.0f}"
+    return shapes

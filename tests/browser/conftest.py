@@ -154,3 +154,56 @@ def new_page(browser, live):
         context.close()
     assert script_errors == [], f"uncaught JavaScript errors: {script_errors}"
     assert csp_violations == [], f"Content-Security-Policy violations: {csp_violations}"
+
+
+@pytest.fixture
+def finished_job(cast, settings):
+    """finished_job([video paths], team=..., title=...) -> a Job whose renders are done: each
+    template is a real video (probed, with a real poster) and each output a copy of it, so the
+    pages under test get real players without waiting for CPU renders."""
+    import uuid
+
+    from django.utils import timezone
+
+    from jobs.models import Job, Render, Template
+    from lipsync.probing import probe, write_poster
+
+    def make(videos, *, team=None, title="Launch video", user=None):
+        team = team or cast.acme
+        root = Path(settings.MEDIA_ROOT)
+        job = Job.objects.create(team=team, created_by=user or cast.alice, title=title, status=Job.Status.DONE,
+                                 audio=f"teams/{team.pk}/jobs/x/audio.wav", audio_filename="speech.wav",
+                                 audio_duration=2.0, started=timezone.now(), finished=timezone.now())
+        for video in videos:
+            video = Path(video)
+            info = probe(video)
+            template = Template(id=uuid.uuid4(), team=team, name=video.stem, original_filename=video.name,
+                                size_bytes=video.stat().st_size, duration=info.duration, fps=info.fps,
+                                width=info.width, height=info.height, video_codec=info.video_codec or "",
+                                audio_codec=info.audio_codec or "", has_audio=info.has_audio,
+                                container=info.format_name, prep_status="ready", prep_face_fraction=1.0)
+            template.file.name = f"teams/{team.pk}/templates/{template.id}/source.mp4"
+            template.poster.name = f"teams/{team.pk}/templates/{template.id}/poster.jpg"
+            (root / template.file.name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(video, root / template.file.name)
+            write_poster(video, root / template.poster.name)
+            template.save(force_insert=True)
+            r = Render(job=job, team=team, template=template, template_name=template.name, status="done", progress=1.0,
+                       started=timezone.now(), finished=timezone.now(), output_duration=info.duration)
+            r.output.name = f"teams/{team.pk}/jobs/{job.id}/renders/{r.id}.mp4"
+            (root / r.output.name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(video, root / r.output.name)
+            r.output_size_bytes = (root / r.output.name).stat().st_size
+            r.save(force_insert=True)
+        return job
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def portrait_h264(media_dir, tmp_path_factory):
+    """2 s of the 1080x1920 portrait as H.264 (Chromium's player cannot decode its HEVC)."""
+    from testutil import h264_copy
+
+    return h264_copy(media_dir / "portrait_hevc_1080x1920.mp4",
+                     tmp_path_factory.mktemp("portrait") / "portrait_1080x1920.mp4", 2.0)

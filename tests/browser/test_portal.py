@@ -135,7 +135,7 @@ def test_batch_from_upload_to_share(live, new_page, cast, media_dir, short_speec
     assert page.get_by_role("link", name="新建批次").first.is_visible()
     screenshot(page, "dashboard-zh-hans")
     page.goto(job_path)
-    assert page.locator("h1").inner_text().startswith("任务 ") and page.title().startswith("任务 ")
+    assert page.locator("h1").inner_text().startswith("批次 ") and page.title().startswith("批次 ")
 
     # No bar may show 100 % before its render is done (each engine stage owns a slice).
     assert early_full == [], f"bars at 100 % before their render finished: {early_full[:3]}"

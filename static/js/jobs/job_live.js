@@ -36,18 +36,33 @@ if (root && "WebSocket" in window) {
     if (values.length === document.querySelectorAll("[data-render]").length) {
       setOverall(values.reduce((a, b) => a + b, 0) / values.length);
     }
-    card.querySelector("[data-eta]").textContent = m.eta_seconds != null ? t.left.replace("%s", m.eta_seconds) : "";
+    const eta = m.eta_seconds;  // 0: the pace says it is over, but it is not done yet
+    const place = m.queue_position;  // queued: 0 = handed to a worker queue, n = n-th waiting
+    card.querySelector("[data-eta]").textContent = place === 0 ? t.next
+      : place ? t.line.replace("%s", place)
+      : eta == null ? "" : (eta < 1 ? t.almost : t.left.replace("%s", eta));
     const err = card.querySelector("[data-error]");
     err.textContent = m.status === "done" ? "" : (m.error_message || "");
     err.hidden = !err.textContent;
-    card.querySelector("[data-notes]").replaceChildren(...(m.quality_notes || []).map((n) => {
+    // Each quality note opens to what was measured and what usually helps.
+    card.querySelector("[data-notes]").replaceChildren(...(m.quality_notes || []).map((n, i) => {
       const li = document.createElement("li");
-      li.className = "badge badge-warn";
-      li.textContent = n;
+      const details = document.createElement("details");
+      details.className = "quality-note";
+      const summary = document.createElement("summary");
+      summary.className = "badge badge-warn";
+      summary.textContent = n;
+      const help = document.createElement("p");
+      help.className = "small";
+      help.textContent = (m.quality_help || [])[i] || "";
+      details.append(summary, help);
+      li.append(details);
       return li;
     }));
     const dl = card.querySelector("[data-download]");
     if (dl) dl.hidden = m.status !== "done";
+    const compare = card.querySelector("[data-compare]");
+    if (compare) compare.hidden = m.status !== "done";
     const cancel = card.querySelector("[data-cancel]");
     if (cancel) cancel.hidden = m.final;
     const retry = card.querySelector("[data-retry]");
@@ -57,10 +72,16 @@ if (root && "WebSocket" in window) {
       const video = document.createElement("video");
       video.controls = true;
       video.preload = "metadata";
+      video.playsInline = true;
+      if (player.dataset.width) {  // the video's own shape before its metadata loads
+        video.width = Number(player.dataset.width);
+        video.height = Number(player.dataset.height);
+      }
       video.src = m.video_url;
       player.replaceChildren(video);
     }
     updateZip();
+    if ("job_eta_seconds" in m) setBatchEta(m.job_eta_seconds);
     if (!m.snapshot && before !== m.status && m.final) {
       announce.textContent = (m.status === "done" ? t.finished : t.failed).replace("%s", m.template);
     }
@@ -81,10 +102,26 @@ if (root && "WebSocket" in window) {
     document.querySelector("[data-overall-text]").textContent = `${Math.round(fraction * 100)} %`;
   };
 
+  // The batch's time left: set by job events and by each render's end, counted down between.
+  let batchDone = null;  // ms timestamp, or null when unknown / finished
+  const showBatchEta = () => {
+    const el = document.querySelector("[data-job-eta]");
+    const minutes = batchDone ? Math.max(1, Math.ceil((batchDone - Date.now()) / 60000)) : 0;
+    el.textContent = minutes ? (minutes === 1 ? t.jobEtaOne : t.jobEtaMany).replace("%s", minutes) : "";
+  };
+  const setBatchEta = (seconds) => {
+    batchDone = seconds ? Date.now() + seconds * 1000 : null;
+    showBatchEta();
+  };
+  setInterval(showBatchEta, 5000);
+
   const onJob = (m) => {
     setOverall(m.progress);
+    setBatchEta(m.final ? null : m.eta_seconds);
     const badge = document.querySelector("p.muted > .badge");
     if (badge) setBadge(badge, m.status, m.status_label);
+    const cancelJob = document.querySelector("[data-cancel-job]");
+    if (cancelJob) cancelJob.hidden = m.final;  // nothing left to cancel
   };
 
   const connect = () => {

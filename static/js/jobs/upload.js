@@ -1,8 +1,11 @@
 // Template library: drag-and-drop several videos; one XHR per file with its own progress bar.
+// New templates appear as cards without a reload (their preparation then updates live, see
+// library_live.js), so an error next to them stays on screen until it is dismissed.
 import { makeDropzone, sendForm } from "./xhr.js";
 
 const form = document.querySelector("[data-template-upload]");
 if (form) {
+  const msg = form.dataset;
   const input = form.querySelector('input[type="file"]');
   input.multiple = true;
   const list = form.querySelector("[data-upload-list]");
@@ -13,6 +16,7 @@ if (form) {
     const li = document.createElement("li");
     li.className = "upload-item";
     const label = document.createElement("span");
+    label.className = "truncate";
     label.textContent = file.name;
     const bar = document.createElement("div");
     bar.className = "progress";
@@ -22,10 +26,49 @@ if (form) {
     bar.setAttribute("aria-valuemax", "100");
     bar.innerHTML = '<div class="progress-bar"></div>';
     const status = document.createElement("span");
-    status.className = "small muted";
+    status.className = "small muted upload-status";
     li.append(label, bar, status);
     list.append(li);
     return { li, bar, status };
+  };
+
+  // An error replaces the row's bar (a full bar would read as success) and stays until dismissed.
+  const showError = (ui, text) => {
+    ui.bar.remove();
+    ui.li.classList.add("is-error");
+    ui.li.setAttribute("data-dismissible", "");
+    ui.status.className = "alert alert-error upload-status";
+    ui.status.setAttribute("role", "alert");
+    ui.status.replaceChildren();
+    const icon = document.createElement("span");
+    icon.className = "alert-icon";
+    icon.setAttribute("aria-hidden", "true");
+    icon.textContent = "!";
+    const words = document.createElement("span");
+    words.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "alert-close";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", msg.msgDismiss || "Dismiss");
+    close.textContent = "\u00d7";
+    ui.status.append(icon, words, close);
+  };
+
+  const addCards = (templates) => {
+    let grid = document.querySelector("[data-template-grid]");
+    if (!grid) {
+      grid = document.createElement("div");
+      grid.className = "grid-cards";
+      grid.setAttribute("data-template-grid", "");
+      const empty = document.querySelector("[data-template-empty]");
+      if (empty) empty.replaceWith(grid);
+    }
+    for (const t of templates) {
+      if (!t.card_html || document.querySelector(`[data-template-id="${t.id}"]`)) continue;
+      grid.insertAdjacentHTML("afterbegin", t.card_html);
+    }
+    document.dispatchEvent(new CustomEvent("mp:templates-added"));
   };
 
   const uploadOne = async (file) => {
@@ -41,24 +84,34 @@ if (form) {
         },
       });
       if (status === 201) {
-        ui.status.textContent = "✓";
+        ui.status.textContent = `\u2713 ${msg.msgDone}`;
         ui.li.classList.add("is-done");
+        addCards(body.templates || []);
+      } else if (status === 200 && (body.duplicates || []).length) {
+        // The same bytes are already a template: point to it instead of making a copy.
+        const dup = body.duplicates[0];
+        ui.bar.remove();
+        ui.li.classList.add("is-duplicate");
+        ui.status.className = "alert alert-info upload-status";
+        const link = document.createElement("a");
+        link.href = dup.url;
+        link.textContent = dup.message;
+        ui.status.replaceChildren(link);
+        const card = document.querySelector(`[data-template-id="${dup.id}"]`);
+        if (card) card.classList.add("is-highlighted");
       } else {
-        ui.status.textContent = (body.errors || ["Upload failed"]).join(" ");
-        ui.li.classList.add("is-error");
-        ui.status.setAttribute("role", "alert");
+        showError(ui, (body.errors || [msg.msgFailed]).join(" "));
       }
       return status === 201;
     } catch {
-      ui.status.textContent = "Network error";
+      showError(ui, msg.msgNetwork);
       return false;
     }
   };
 
   const uploadAll = async (files) => {
-    const results = [];
-    for (const file of files) results.push(await uploadOne(file));  // one at a time keeps the disk calm
-    if (results.some(Boolean)) setTimeout(() => window.location.reload(), 800);
+    for (const file of files) await uploadOne(file);  // one at a time keeps the disk calm
+    input.value = "";
   };
 
   makeDropzone(zone, input, (files) => { pending = Array.from(files); });

@@ -1,0 +1,6 @@
+# The same style in Chinese: "2026年12月1日 09:27" (never "1 十二月").
+DATE_FORMAT = "Y年n月j日"
+DATETIME_FORMAT = "Y年n月j日 H:i"
+SHORT_DATE_FORMAT = DATE_FORMAT
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
+MONTH_DAY_FORMAT = "n月j日"
