@@ -23,6 +23,7 @@ from . import shape as S
 
 REGION_MARGIN = 0.3   # x IOD around the jaw line: the only area the renderer changes
 GRID_STEP = 8         # pixels between evaluations of the spline
+PATCH_GRID_STEP = 4   # the same on the pasted mouth patch (96 px per IOD)
 # points that must not move (nose, cheeks, the sides of the jaw)
 FIXED = L.NOSE + L.CHEEKS + [234, 93, 132, 58, 454, 323, 361, 288, 164, 167, 393, 165, 391]
 # skin points between the lips and the chin that follow the lower lip partly
@@ -205,7 +206,7 @@ class ShapeRenderer:
         pborder = np.concatenate([np.stack([bx, np.zeros(7)], 1), np.stack([bx, np.full(7, ph - 1)], 1),
                                   np.stack([np.zeros(5), by], 1), np.stack([np.full(5, pw - 1), by], 1)])
         mx, my = dense_backward_map(np.concatenate([dst, pborder]), np.concatenate([src, pborder]),
-                                    self._patch_box, step=4, scale=MI.PATCH_PPU)
+                                    self._patch_box, step=PATCH_GRID_STEP, scale=MI.PATCH_PPU)
         tex = cv2.remap(idx.patches[entry], mx, my, interpolation=cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
         # the mask in patch space: the target's outer lips, grown and feathered; the ring of
@@ -218,21 +219,31 @@ class ShapeRenderer:
         ring = cv2.dilate(m, kernel) - m
         k = max(3, int(MASK_FEATHER * MI.PATCH_PPU) * 2 + 1)
         m = cv2.GaussianBlur(m, (k, k), 0)
-        # into the crop: patch pixels -> image pixels, shifted by the crop origin
+        # into the crop: patch pixels -> image pixels, shifted by the crop origin; only the
+        # rectangle the patch lands on is touched
         A = MI.patch_affine(lm)
         A[:, 2] -= origin
         h, w = warped.shape[:2]
-        tex_c = cv2.warpAffine(tex, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(m, A, (w, h), flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32)[..., None] / 255.0
-        r = cv2.warpAffine(ring, A, (w, h), flags=cv2.INTER_NEAREST, borderValue=0) > 0
-        out = warped.astype(np.float32)
+        corners = np.array([[0, 0, 1], [pw, 0, 1], [0, ph, 1], [pw, ph, 1]], np.float64) @ A.T
+        bx0, by0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+        bx1, by1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
+        if bx1 - bx0 < 2 or by1 - by0 < 2:
+            return warped
+        A[:, 2] -= (bx0, by0)
+        size = (int(bx1 - bx0), int(by1 - by0))
+        tex_c = cv2.warpAffine(tex, A, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.warpAffine(m, A, size, flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32)[..., None] / 255.0
+        r = cv2.warpAffine(ring, A, size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
+        out = warped.copy()
+        sub = out[by0:by1, bx0:bx1].astype(np.float32)
         tex_f = tex_c.astype(np.float32)
         if r.sum() >= 10:
-            gain = np.clip(out[r].mean(0) / np.maximum(tex_f[r].mean(0), 1.0), 0.7, 1.4)
+            gain = np.clip(sub[r].mean(0) / np.maximum(tex_f[r].mean(0), 1.0), 0.7, 1.4)
             self._gain = gain if self._gain is None else 0.7 * self._gain + 0.3 * gain
         g = self._gain if self._gain is not None else 1.0
-        out += a * (tex_f * g - out)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        sub += a * (tex_f * g - sub)
+        out[by0:by1, bx0:bx1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
+        return out
 
     def _cavity(self, warped, lm, dst_crop, target, iod):
         """No template mouth fits: darken the inner mouth where the target opens wider than
