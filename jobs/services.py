@@ -348,8 +348,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
                webhook_url: str = "") -> Job:
     """One audio on N templates: Job + Renders + render-seconds reservation in one transaction;
     renders go to the queues when it commits."""
-    from lipsync.errors import UndecodableMediaError
     from lipsync.constants import SAMPLE_RATE
+    from lipsync.errors import SilentAudioError, UndecodableMediaError
     from lipsync.media import MediaLimitError, decode_audio, is_silent
     from lipsync.probing import probe
 
@@ -407,6 +407,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
             raise _media_limit_message(e)
         except UndecodableMediaError:
             raise ValidationError(_("This file is not audio we can read: it may be corrupt or truncated."), code="undecodable")
+        except SilentAudioError:  # an audio stream that holds no samples at all
+            raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
         duration = len(samples) / SAMPLE_RATE
         if is_silent(samples):  # the engine's one silence rule (too short counts as silent)
             raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")

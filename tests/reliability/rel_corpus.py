@@ -53,6 +53,18 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     return path
 
 
+def empty_wav(path: Path, rate: int = 16000) -> Path:
+    """A well-formed WAV header (mono, 16-bit) whose data chunk holds no samples."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"")
+    return path
+
+
 def speech(media_dir: Path, seconds: float = 1.5, rate: int = 16000) -> np.ndarray:
     from lipsync.media import decode_audio
 
@@ -142,6 +154,8 @@ def build(media_dir: Path, folder: Path) -> dict[str, dict]:
         "8-khz": (write_wav(folder / "s8k.wav", speech(media_dir, rate=8000), 8000), "s8k.wav"),
         "96-khz": (write_wav(folder / "s96k.wav", speech(media_dir, rate=96000), 96000), "s96k.wav"),
         "silent": (write_wav(folder / "silent.wav", np.zeros(16000 * 2, np.float32), 16000), "silent.wav"),
+        # a valid header over an audio stream with no samples at all
+        "no-samples": (empty_wav(folder / "nosamples.wav"), "nosamples.wav"),
         "declares-3-hours": (wav_declaring_hours(folder / "long.wav"), "long.wav"),
         "path-traversal-name": (wav16, "../../../etc/passwd.wav"),
         "unicode-name": (wav16, "语音 🎤.wav"),

@@ -29,7 +29,7 @@ AUDIO_EXPECT = {
     "zero-byte": "reject", "truncated-10": "accept", "truncated-50": "accept", "text-file": "reject",
     "jpeg-renamed": "reject", "video-without-audio": "reject", "wrong-extension": "reject", "8-khz": "accept",
     "96-khz": "accept", "silent": "reject", "declares-3-hours": "reject", "path-traversal-name": "accept",
-    "unicode-name": "accept",
+    "unicode-name": "accept", "no-samples": "reject",
 }
 INTERNAL_WORDS = ("Traceback", "Exception", "Error:", "server problem", "errno", "ffmpeg", "av.error")
 
@@ -143,7 +143,7 @@ def test_job_audio_api(case, corpus, cast, api_key, stub_template, settings, dja
     _assert_nothing_left(Path(settings.MEDIA_ROOT), before, case)
 
 
-@pytest.mark.parametrize("case", ["zero-byte", "silent", "jpeg-renamed", "declares-3-hours", "unicode-name"])
+@pytest.mark.parametrize("case", ["zero-byte", "silent", "no-samples", "jpeg-renamed", "declares-3-hours", "unicode-name"])
 def test_job_audio_portal(case, corpus, cast, stub_template, settings, django_capture_on_commit_callbacks, redis_conn):
     from jobs.models import Job
 
