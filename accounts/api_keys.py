@@ -101,9 +101,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = apikey_for_plaintext(parts[1])
         if key is None:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))
-        if key.team.suspended:
-            # Reads still work for a suspended team; writes are refused by the quota services.
-            pass
+        # A suspended team's key still reads; writes are refused by the quota services.
         apikey_touch(key=key)
         return ApiKeyUser(key), key
 

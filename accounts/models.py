@@ -99,12 +99,6 @@ class Team(models.Model):
         value = getattr(self, field)
         return defaults[field] if value in (None, "") else value
 
-    def role_of(self, user) -> str | None:
-        if not getattr(user, "is_authenticated", False):
-            return None
-        m = self.memberships.filter(user=user).only("role").first()
-        return m.role if m else None
-
 
 class Membership(models.Model):
     ROLE_CHOICES = [(r, r) for r in ROLES]

@@ -76,11 +76,6 @@ def storage_bytes_used(*, team: Team) -> int:
     return int(qs.aggregate(s=Sum("amount"))["s"] or 0)
 
 
-def render_seconds_cached(*, team: Team) -> float:
-    """The cached figure on the team row (no query); 0 when it belongs to an earlier month."""
-    return team.render_seconds_month if team.render_month_key == month_key() else 0.0
-
-
 # --- Writing the ledger -------------------------------------------------------------------
 
 def _locked(team: Team) -> Team:
@@ -221,4 +216,3 @@ def format_bytes(n: float) -> str:
     return str(n)
 
 
-_fmt_bytes = format_bytes  # older name

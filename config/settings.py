@@ -316,7 +316,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_THROTTLE", default="600/min"), "share_password": "10/min"},
+    "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_THROTTLE", default="600/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mouthpiece API",

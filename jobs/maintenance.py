@@ -278,18 +278,13 @@ def temp_files_sweep(*, dry_run: bool = False, report: MaintenanceReport | None 
 
 
 def _recover_abandoned(report: MaintenanceReport, dry_run: bool) -> None:
-    """The jobs side owns abandoned-render recovery; call it when it is there."""
+    """Abandoned-render recovery belongs to the services; housekeeping only calls it."""
     if dry_run:
         return
+    from jobs import services
+
     try:
-        from jobs import services
-    except ImportError:
-        return
-    recover = getattr(services, "renders_recover_abandoned", None)
-    if recover is None:
-        return
-    try:
-        result = recover()
+        result = services.renders_recover_abandoned()
         report.recovered_renders = len(result) if hasattr(result, "__len__") else int(result or 0)
     except Exception:  # one failing part must not stop the housekeeping
         log.exception("abandoned-render recovery failed")
