@@ -205,7 +205,13 @@ class ShapeRenderer:
         bx, by = np.linspace(0, pw - 1, 7), np.linspace(0, ph - 1, 5)
         pborder = np.concatenate([np.stack([bx, np.zeros(7)], 1), np.stack([bx, np.full(7, ph - 1)], 1),
                                   np.stack([np.zeros(5), by], 1), np.stack([np.full(5, pw - 1), by], 1)])
-        mx, my = dense_backward_map(np.concatenate([dst, pborder]), np.concatenate([src, pborder]),
+        # The candidate moves as a whole with its lips first (a similarity from the target's
+        # lips to the candidate's: a mouth taken from a frame where the head was turned sits
+        # off the nose), then the spline bends its lips onto the target's.
+        lips = slice(0, len(S.OUTER) + len(S.INNER))
+        M, _ = cv2.estimateAffinePartial2D(dst[lips].astype(np.float32), src[lips].astype(np.float32))
+        border_src = pborder if M is None else pborder @ M[:, :2].T + M[:, 2]
+        mx, my = dense_backward_map(np.concatenate([dst, pborder]), np.concatenate([src, border_src]),
                                     self._patch_box, step=PATCH_GRID_STEP, scale=MI.PATCH_PPU)
         tex = cv2.remap(idx.patches[entry], mx, my, interpolation=cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)

@@ -10,9 +10,24 @@ import numpy as np
 
 from .. import align
 from ..render import ShapeRenderer
+from .. import shape as S
+from ..shape import to_face as target_shape
 from .base import Engine
 
 log = logging.getLogger(__name__)
+
+
+N_LIPS = len(S.OUTER) + len(S.INNER)
+
+
+def speech_only(delta: np.ndarray) -> np.ndarray:
+    """The part of a shape change (P, 2) in face units that speech makes: the jaw moves up and
+    down only, and the lips do not slide sideways as a whole (the basis, fitted on people who
+    also turn their heads a little, carries some head pose that the frame already has)."""
+    d = delta.copy()
+    d[N_LIPS:, 0] = 0.0
+    d[:N_LIPS, 0] -= d[:N_LIPS, 0].mean()
+    return d
 
 
 class DefaultEngine(Engine):
@@ -61,7 +76,15 @@ class DefaultEngine(Engine):
         return self._renderer_for(template, model, coeffs, fps, n_frames)
 
     def _renderer_for(self, template, model, coeffs, fps, n_frames):
-        targets = model.basis.decode(coeffs, template.shape_mean.astype(np.float64))
+        mean = template.shape_mean.astype(np.float64)
+        components = model.basis.components.astype(np.float64)
+        index = template.mouth_index
+        if index is not None and len(index) >= 10:
+            # keep every coefficient within what this presenter's own mouth did (plus a
+            # tenth of its range): beyond it the warp has no real mouth to show and folds skin
+            lo, hi = index.coeffs.min(0), index.coeffs.max(0)
+            pad = 0.1 * (hi - lo)
+            coeffs = np.clip(coeffs, lo - pad, hi + pad)
         entries = np.full(n_frames, -1)
         if self.texture and template.mouth_index is not None:
             on = align.template_indices(n_frames, fps, template.n_frames, template.fps)
@@ -70,6 +93,12 @@ class DefaultEngine(Engine):
         self.last_entries = entries
 
         def per_frame(frame, i, j):
-            return renderer(frame, template.landmarks[i], targets[j], int(entries[j]))
+            # The target is the frame's own shape with its speech coefficients replaced: what
+            # the basis does not describe (a turned or tilted head, this frame's asymmetry)
+            # stays as it is, so a turned head is not pulled towards the frontal mean shape.
+            lm = template.landmarks[i]
+            own = target_shape(lm)
+            delta = ((coeffs[j] - model.basis.encode(own[None], mean)[0]) @ components).reshape(-1, 2)
+            return renderer(frame, lm, own + speech_only(delta), int(entries[j]))
 
         return per_frame
