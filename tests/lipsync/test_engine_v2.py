@@ -220,3 +220,15 @@ def test_energy_engine_only_by_name(tpl3, audio_2s, outdir):
     assert "energy" in available_engines()
     res = load_engine("energy", device="cpu").render(tpl3, audio_2s, outdir / "e.mp4")
     assert res.frames == 50
+
+
+def test_speech_only_changes_keep_the_head_where_it_is():
+    from lipsync.engines.default import N_LIPS, speech_only
+
+    rng = np.random.default_rng(0)
+    delta = rng.normal(0, 0.05, (len(S.SHAPE_POINTS), 2))
+    d = speech_only(delta)
+    assert np.allclose(d[N_LIPS:, 0], 0)                       # the jaw only opens and closes
+    assert abs(d[:N_LIPS, 0].mean()) < 1e-12                  # the lips do not slide sideways
+    assert np.allclose(d[:, 1], delta[:, 1])                  # vertical motion is untouched
+
