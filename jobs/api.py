@@ -327,8 +327,8 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_render_counts(self, obj) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for s in obj.renders.values_list("status", flat=True):
-            counts[s] = counts.get(s, 0) + 1
+        for r in obj.renders.all():  # prefetched by jobs_for_team
+            counts[r.status] = counts.get(r.status, 0) + 1
         return counts
 
     def get_url(self, obj) -> str:

@@ -33,7 +33,9 @@ def template_detail_for(*, actor, pk) -> Template:
 
 
 def jobs_for_team(*, team: Team, status: str = "", search: str = "") -> QuerySet[Job]:
-    qs = team_scoped(Job, actor=team).select_related("created_by").annotate(
+    # renders come prefetched in one query for the whole page: progress and per-status counts
+    # of each row are then computed without a query per job
+    qs = team_scoped(Job, actor=team).select_related("created_by").prefetch_related("renders").annotate(
         render_count=Count("renders"),
         done_count=Count("renders", filter=Q(renders__status__in=("done", "expired"))),
         failed_count=Count("renders", filter=Q(renders__status="failed")),
@@ -76,10 +78,10 @@ def renders_finished_for_team(*, team: Team, search: str = "", template=None, jo
 
 def job_progress(job: Job) -> float:
     """Overall progress: the mean of the renders' progress (final renders count as complete)."""
-    rows = list(job.renders.values_list("status", "progress"))
-    if not rows:
+    renders = list(job.renders.all())  # prefetched by jobs_for_team, else one query
+    if not renders:
         return 0.0
-    return sum(1.0 if status in Render.FINAL else float(progress) for status, progress in rows) / len(rows)
+    return sum(1.0 if r.status in Render.FINAL else float(r.progress) for r in renders) / len(renders)
 
 
 def render_eta_seconds(render: Render) -> int | None:

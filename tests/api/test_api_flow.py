@@ -105,3 +105,28 @@ def test_api_flow_end_to_end(cast, api_key, media_dir, short_speech, receiver, r
     assert client.delete(reverse("api_template_detail", args=[template_ids[0]])).status_code == 204
     assert client.get(reverse("api_template_detail", args=[template_ids[0]])).status_code == 404
     assert client.get(render["download_url"]).status_code == 200
+
+
+def test_job_list_queries_do_not_grow_with_the_page(cast, api_key, make_finished_job):
+    """The job list costs the same number of queries for 2 jobs as for 8 (no query per row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/api/v1/jobs/")
+        assert response.status_code == 200
+        return len(ctx.captured_queries), response.json()
+
+    for _ in range(2):
+        make_finished_job(cast.acme, n=2)
+    few, body = count()
+    assert all(j["render_counts"] == {"done": 2} and j["progress"] == 1.0 for j in body["results"])
+    for _ in range(6):
+        make_finished_job(cast.acme, n=2)
+    many, body = count()
+    assert len(body["results"]) == 8 and many <= few, (few, many)
