@@ -57,7 +57,8 @@ def test_batch_from_upload_to_share(live, new_page, cast, media_dir, short_speec
     page.wait_for_function("window.__bars.some((b) => b.value > 0 && b.value < 100)", timeout=120_000)
     screenshot(page, "job-progress")
     # Download and retry stay out of sight until a render is done (or failed).
-    unfinished = page.locator("[data-render]:has(.badge:not([data-status='done']))")
+    # the status badge (quality notes are badges too, without a status)
+    unfinished = page.locator("[data-render]:has(.badge[data-status]:not([data-status='done']))")
     assert unfinished.count() >= 1
     assert not unfinished.last.locator("[data-download]").is_visible()
     assert not unfinished.last.locator("[data-retry]").is_visible()
