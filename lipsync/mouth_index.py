@@ -89,12 +89,9 @@ class MouthIndex:
     def __len__(self) -> int:
         return int(len(self.frames))
 
-    def select(self, targets: np.ndarray, scale: np.ndarray, template_frames: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def select(self, targets: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For target coefficients (n, K), the index entry per output frame (n,) int (-1:
-        none close enough) and its distance (n,).  template_frames (n,): the template frame
-        each output frame is drawn on (an entry of that very frame costs nothing extra).
-        Deterministic: ties go to the lower entry."""
+        none close enough) and its distance (n,).  Deterministic: ties go to the lower entry."""
         n = len(targets)
         if len(self) == 0 or n == 0:
             return np.full(n, -1), np.full(n, np.inf)

@@ -19,6 +19,7 @@ from . import corpus
 from . import shape as S
 from .mouth_model import ADAPT_MIN_SECONDS, DEFAULT_WEIGHTS, MouthModel
 from .shape import ShapeBasis
+from .sync import pearson
 
 FEATURE_DIMS = 128
 RIDGES = (1000.0, 3000.0, 10000.0, 30000.0)
@@ -30,14 +31,6 @@ def clip_targets(clip: corpus.Clip):
     shapes = S.to_face(clip.landmarks)
     valid = clip.has_face.copy()
     return shapes, S.robust_mean(shapes, valid), valid
-
-
-def pearson(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or a[ok].std() < 1e-9 or b[ok].std() < 1e-9:
-        return float("nan")
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
 def shape_scores(pred_coeffs, basis, mean, shapes, valid) -> dict:

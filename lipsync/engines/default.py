@@ -87,10 +87,8 @@ class DefaultEngine(Engine):
             coeffs = np.clip(coeffs, lo - pad, hi + pad)
         entries = np.full(n_frames, -1)
         if self.texture and template.mouth_index is not None:
-            on = align.template_indices(n_frames, fps, template.n_frames, template.fps)
-            entries, _ = template.mouth_index.select(coeffs, model.basis.scale, on)
+            entries, _ = template.mouth_index.select(coeffs, model.basis.scale)
         renderer = ShapeRenderer(template)
-        self.last_entries = entries
 
         def per_frame(frame, i, j):
             # The target is the frame's own shape with its speech coefficients replaced: what

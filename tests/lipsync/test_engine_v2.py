@@ -105,12 +105,12 @@ def test_candidate_selection_is_deterministic_and_follows_the_template(tpl3):
     scale = MouthModel.load().basis.scale
     rng = np.random.default_rng(3)
     targets = index.coeffs[rng.integers(0, len(index), 60)] + rng.normal(0, 0.01, (60, index.coeffs.shape[1]))
-    a, da = index.select(targets, scale, np.arange(60))
-    b, db = index.select(targets, scale, np.arange(60))
+    a, da = index.select(targets, scale)
+    b, db = index.select(targets, scale)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(da, db)
     # asking for the template's own shapes in order plays the template's own mouths in order
-    own, _ = index.select(index.coeffs[20:80], scale, np.arange(20, 80))
+    own, _ = index.select(index.coeffs[20:80], scale)
     assert (index.frames[own] == np.arange(20, 80)).mean() > 0.9
 
 
@@ -156,7 +156,7 @@ def test_closed_and_open_targets_give_closed_and_open_lips(tpl3, want):
         source, frame = int(np.argmax(openings)), int(np.argmin(tpl3.opening))
     target = index.shapes[source].astype(np.float64)
     coeffs = model.basis.encode(target[None], tpl3.shape_mean)
-    entry, _ = index.select(coeffs, model.basis.scale, np.array([frame]))
+    entry, _ = index.select(coeffs, model.basis.scale)
     renderer = ShapeRenderer(tpl3)
     out = renderer(frames[frame], tpl3.landmarks[frame], target, int(entry[0]))
     measured = _measured_opening(out)
