@@ -21,7 +21,6 @@ from accounts.roles import OWNER
 from accounts.tokens import revoke_once
 from accounts.usage import near_limit_q, teams_with_usage
 
-
 # --- Users ---------------------------------------------------------------------------------
 
 class EmailUserCreationForm(UserCreationForm):

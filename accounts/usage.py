@@ -7,7 +7,6 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
-from django.utils import timezone
 
 from accounts.models import Team
 from accounts.quotas import month_key, month_start, render_seconds_used, storage_bytes_used

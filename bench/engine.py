@@ -64,8 +64,8 @@ def main():
 
     from lipsync.audio import analyse_audio
     from lipsync.engines import load_engine
-    from lipsync.probing import probe
     from lipsync.prepare import prepare_template
+    from lipsync.probing import probe
 
     work = Path(tempfile.mkdtemp(prefix="lipsync-bench-"))
     templates = sorted(MEDIA.glob("*.mp4"))

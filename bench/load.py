@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from config import webserver  # noqa: E402
+
 MEDIA = REPO.parent / "shared" / "media"
 PY = sys.executable
 PASSWORD = "load-test-password-9"
@@ -176,7 +177,7 @@ async def watch(port: int, path: str, cookie: str, counts: list, stop_at: float,
         while time.monotonic() < stop_at:
             try:
                 first = await asyncio.wait_for(reader.readexactly(2), max(0.1, stop_at - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             length = first[1] & 0x7F
             if length == 126:

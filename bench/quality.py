@@ -48,8 +48,8 @@ def reenact(clip: str, variants) -> dict:
     from lipsync.audio import analyse_audio
     from lipsync.evaluate import compare_mouths, cut_halves, fidelity
     from lipsync.media import VideoWriter, decode_audio, read_frames
-    from lipsync.probing import probe
     from lipsync.prepare import prepare_template
+    from lipsync.probing import probe
 
     rows = {}
     with tempfile.TemporaryDirectory() as d:

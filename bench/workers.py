@@ -70,8 +70,8 @@ def main() -> int:
     import cv2
 
     from lipsync.media import VideoWriter, read_frames
-    from lipsync.probing import probe
     from lipsync.prepare import prepare_template
+    from lipsync.probing import probe
 
     work = Path(tempfile.mkdtemp(prefix="lipsync-workers-"))
     p720 = work / "portrait_720x1280.mp4"

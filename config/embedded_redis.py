@@ -7,7 +7,6 @@ every other process (web, workers, manage.py commands) finds it answering and re
 from __future__ import annotations
 
 import atexit
-import os
 import signal
 import subprocess
 import time
@@ -59,7 +58,7 @@ class EmbeddedRedis:
     def owned(self) -> bool:
         return self.process is not None
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         if is_answering(self.sock):
             return self  # reuse the one another process started
         self.dir.mkdir(parents=True, exist_ok=True)

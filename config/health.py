@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
@@ -90,7 +90,7 @@ def _pid_gone(pid: int | None) -> bool:
 
 def worker_health(worker, *, now: datetime | None = None, stale_after: float | None = None) -> dict:
     """One worker as the health check and `manage.py workers` see it."""
-    now = now or datetime.now(dt_timezone.utc)
+    now = now or datetime.now(UTC)
     stale_after = settings.HEALTH_WORKER_STALE_SECONDS if stale_after is None else stale_after
     state = worker.get_state()
     current = worker.get_current_job() if state == "busy" else None
@@ -98,7 +98,7 @@ def worker_health(worker, *, now: datetime | None = None, stale_after: float | N
         stale_after = max(stale_after, current.timeout + 60)
     beat = worker.last_heartbeat
     if beat is not None and beat.tzinfo is None:
-        beat = beat.replace(tzinfo=dt_timezone.utc)
+        beat = beat.replace(tzinfo=UTC)
     age = (now - beat).total_seconds() if beat else None
     if worker.hostname == socket.gethostname() and _pid_gone(worker.pid):
         verdict = "dead"

@@ -5,8 +5,8 @@ every variable read here.
 """
 from __future__ import annotations
 
-import zlib
 import os
+import zlib
 from pathlib import Path
 
 import environ

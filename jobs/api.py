@@ -5,13 +5,13 @@ another team are a 404. Errors are always {"error": {"code": ..., "message": ...
 """
 from __future__ import annotations
 
-from datetime import datetime, time as dtime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 
-from django.db import transaction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -493,7 +493,7 @@ def _parse_when(value: str, *, end: bool) -> datetime:
         if timezone.is_naive(dt):
             dt = timezone.make_aware(dt, timezone.get_default_timezone())
         # Databases refuse exotic offsets (PostgreSQL: "-17:01"); UTC is always storable.
-        return dt.astimezone(dt_timezone.utc)
+        return dt.astimezone(UTC)
     except (ValueError, OverflowError):
         raise exceptions.ValidationError({"created": _("Use an ISO 8601 date or date-time.")})
 

@@ -223,7 +223,7 @@ def orphan_files_sweep(*, dry_run: bool = False, report: MaintenanceReport | Non
     return report
 
 
-def _audio_cache_sweep(live: "_LiveMedia", root: Path, now_ts: float, dry_run: bool, report: MaintenanceReport) -> None:
+def _audio_cache_sweep(live: _LiveMedia, root: Path, now_ts: float, dry_run: bool, report: MaintenanceReport) -> None:
     """Audio analyses (MEDIA_ROOT/cache/audio/<sha256>.npz) go once no job uses that audio."""
     cache = root / "cache" / "audio"
     if not cache.is_dir():

@@ -5,7 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 
@@ -15,20 +16,20 @@ def team_media_dir(team_id: int) -> str:
     return f"teams/{team_id}"
 
 
-def template_upload_to(instance: "Template", filename: str) -> str:
+def template_upload_to(instance: Template, filename: str) -> str:
     ext = (filename.rsplit(".", 1)[-1] if "." in filename else "mp4").lower()[:5]
     return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/source.{ext}"
 
 
-def template_poster_to(instance: "Template", filename: str) -> str:
+def template_poster_to(instance: Template, filename: str) -> str:
     return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/poster.jpg"
 
 
-def template_preview_to(instance: "Template", filename: str) -> str:
+def template_preview_to(instance: Template, filename: str) -> str:
     return f"{team_media_dir(instance.team_id)}/templates/{instance.id}/preview.mp4"
 
 
-def job_audio_to(instance: "Job", filename: str) -> str:
+def job_audio_to(instance: Job, filename: str) -> str:
     ext = (filename.rsplit(".", 1)[-1] if "." in filename else "wav").lower()[:5]
     return f"{team_media_dir(instance.team_id)}/jobs/{instance.id}/audio.{ext}"
 

@@ -75,7 +75,7 @@ class CancelPoll:
 
 def render_state(render) -> dict:
     """What a browser needs to draw one render's bar (also the initial websocket snapshot)."""
-    from jobs.selectors import quality_findings, render_eta_seconds, render_queue_position, render_quality_notes
+    from jobs.selectors import quality_findings, render_eta_seconds, render_quality_notes, render_queue_position
 
     state = {
         "type": "render",

@@ -11,7 +11,6 @@ from accounts.models import Team
 from jobs.models import Job, Render, Template, error_text
 
 
-
 def priorities_allowed(*, team: Team) -> list[str]:
     """Priorities a team may use, best first, capped by its plan's ceiling."""
     from accounts.quotas import plan_priorities

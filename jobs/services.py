@@ -30,7 +30,12 @@ from accounts import quotas
 from accounts.access import membership_for, team_scoped
 from accounts.models import Team, UsageEntry
 from config.storage import (
-    media_delete, media_folder_delete, media_local_path, media_store_file, media_work_path, media_work_root,
+    media_delete,
+    media_folder_delete,
+    media_local_path,
+    media_store_file,
+    media_work_path,
+    media_work_root,
 )
 from jobs import progress
 from jobs.models import Job, Render, Template, error_text, job_audio_to, team_media_dir, template_poster_to, template_upload_to

@@ -21,9 +21,19 @@ from django.views.decorators.http import require_POST
 from accounts.access import membership_for, team_object_or_404
 from jobs.models import Job, Render, ShareLink
 from jobs.sharing import (
-    ShareLinkError, ShareState, sharelink_check_password, sharelink_create, sharelink_for_token,
-    sharelink_password_attempt, sharelink_render_or_none, sharelink_renders, sharelink_revoke,
-    sharelink_session_allows, sharelink_session_grant, sharelink_state, sharelink_view_record,
+    ShareLinkError,
+    ShareState,
+    sharelink_check_password,
+    sharelink_create,
+    sharelink_for_token,
+    sharelink_password_attempt,
+    sharelink_render_or_none,
+    sharelink_renders,
+    sharelink_revoke,
+    sharelink_session_allows,
+    sharelink_session_grant,
+    sharelink_state,
+    sharelink_view_record,
 )
 
 MAX_EXPIRY_DAYS = 365

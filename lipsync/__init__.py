@@ -7,8 +7,15 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import (BadInputError, LipsyncError, NoFaceError, RenderCancelled,
-                     MissingComponentError, SilentAudioError, UndecodableMediaError)
+from .errors import (
+    BadInputError,
+    LipsyncError,
+    MissingComponentError,
+    NoFaceError,
+    RenderCancelled,
+    SilentAudioError,
+    UndecodableMediaError,
+)
 
 _LAZY = {
     "MediaInfo": "probing", "probe": "probing", "write_poster": "probing", "decode_audio": "media",
@@ -34,13 +41,12 @@ def render_file(template_path, audio_path, out_path, *, engine="default", device
 
     engine: a name for load_engine or an Engine instance.  progress(fraction, stage) receives
     the stages "preparing", "analysing", "rendering", "encoding"."""
+    import os
     import time
 
     from .audio import analyse_audio
     from .engines import load_engine
     from .prepare import prepare_template
-
-    import os
 
     for p in (template_path, audio_path):
         if not os.path.isfile(p):

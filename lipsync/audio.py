@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class AnalysedAudio:
             raise
 
     @classmethod
-    def load(cls, path) -> "AnalysedAudio":
+    def load(cls, path) -> AnalysedAudio:
         with np.load(os.fspath(path), allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode())
             if meta.get("version") != FORMAT_VERSION:
@@ -136,7 +136,7 @@ def analyse_samples(samples: np.ndarray, *, language=None, phonemes=True) -> Ana
     features = compute_features(samples)
     phones: list[tuple[str, float, float]] = []
     if phonemes and language and language.lower().split("-")[0] in ("en", "eng"):
-        from .phonemes import recognise_phonemes   # optional: pocketsphinx may be absent
+        from .phonemes import recognise_phonemes  # optional: pocketsphinx may be absent
         phones = recognise_phonemes(samples)
     return AnalysedAudio(sha256="", samples=samples, sample_rate=SAMPLE_RATE,
                          duration=samples.size / SAMPLE_RATE, features=features,
@@ -208,7 +208,7 @@ def _frames(x: np.ndarray, size: int, start: int = 0, stop: int | None = None) -
     return seg[idx]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mel_filters() -> np.ndarray:
     """(80, 257) triangular HTK-mel filters over 0..8 kHz, area-normalised (Slaney)."""
     def hz_to_mel(f):
@@ -226,7 +226,7 @@ def _mel_filters() -> np.ndarray:
     return fb.astype(np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dct_matrix() -> np.ndarray:
     """(13, 80) orthonormal DCT-II."""
     n = np.arange(N_MELS)

@@ -8,7 +8,7 @@ eye-corner midpoints) so they do not depend on the face's size in the frame.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -12,16 +12,15 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
 
-from .errors import BadInputError, SilentAudioError, UndecodableMediaError
-
 from .constants import MIN_AUDIO_SECONDS, SAMPLE_RATE, SILENCE_DB
+from .errors import BadInputError, SilentAudioError, UndecodableMediaError
 
 # Sample rates outside this range are not recordings: a WAV header may declare 1 Hz, and
 # resampling 40 KB of it to 16 kHz is gigabytes of float32.

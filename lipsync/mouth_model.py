@@ -106,7 +106,7 @@ class MouthModel:
             info=np.array(json.dumps(self.info)))
 
     @classmethod
-    def load(cls, path=None) -> "MouthModel":
+    def load(cls, path=None) -> MouthModel:
         import json
 
         from .errors import MissingComponentError

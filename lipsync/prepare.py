@@ -16,9 +16,9 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -27,8 +27,8 @@ from . import mouth_index as MI
 from . import shape as S
 from .errors import NoFaceError, RenderCancelled
 from .media import read_frames
-from .probing import MediaInfo, probe
 from .mouth_index import MouthIndex
+from .probing import MediaInfo, probe
 
 VERSION = "prep-4"  # bump when anything stored changes meaning
 
@@ -114,7 +114,7 @@ class PreparedTemplate:
                 tmp.unlink()
 
     @classmethod
-    def load(cls, path, video_path=None) -> "PreparedTemplate":
+    def load(cls, path, video_path=None) -> PreparedTemplate:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             index = None

@@ -96,7 +96,7 @@ class ShapeBasis:
         return mean[None] + d.reshape(len(d), -1, 2)
 
     @classmethod
-    def fit(cls, deviations: np.ndarray, k: int = N_COEFFS) -> "ShapeBasis":
+    def fit(cls, deviations: np.ndarray, k: int = N_COEFFS) -> ShapeBasis:
         """PCA of deviations (N, P, 2) from each speaker's mean."""
         x = deviations.reshape(len(deviations), -1)
         _, s, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)

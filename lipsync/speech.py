@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,7 @@ def check_sha256(model: bytes, expected: str = WHISPER_SHA256) -> None:
             f"{expected}: reinstall those exact versions.")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slaney_mel_filters() -> np.ndarray:
     """(80, 201) mel filterbank on the Slaney scale with Slaney area normalisation (what
     Whisper was trained with)."""

@@ -50,8 +50,9 @@ def fixed_clock():
 
 
 def _user(email: str):
-    from accounts.models import User
     from allauth.account.models import EmailAddress
+
+    from accounts.models import User
 
     user = User.objects.create_user(email=email, password=PASSWORD, display_name=email.split("@")[0].title())
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
@@ -116,9 +117,10 @@ def make_template(cast, media_dir, prep_cache):
     import os
     import shutil
 
+    from testutil import upload_of
+
     from jobs import services
     from lipsync.prepare import cache_path
-    from testutil import upload_of
 
     def make(name="face_square_1.mp4", *, path=None, team=None, user=None, warm=True, title=None, allow_duplicate=True):
         # The suite makes several templates of one file (a batch of N); the portal refuses that.
@@ -137,8 +139,9 @@ def make_template(cast, media_dir, prep_cache):
 @pytest.fixture
 def make_job(cast, short_audio):
     """A job of `templates` on the folder's `short_audio` fixture (or `audio`)."""
-    from jobs import services
     from testutil import upload_of
+
+    from jobs import services
 
     def make(templates, *, team=None, user=None, priority="default", audio=None, title="", webhook_url=""):
         return services.job_create(team=team or cast.acme, user=user or cast.alice, audio_file=upload_of(audio or short_audio),

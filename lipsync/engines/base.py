@@ -12,16 +12,15 @@ import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from .. import align
 from ..constants import thread_budget
 from ..errors import RenderCancelled, SilentAudioError
-from ..media import (X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent,
-                     read_frames, video_encoder)
+from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent, read_frames, video_encoder
 
 BATCH = 8        # frames between polls of cancelled() and progress updates
 PIPE_DEPTH = 6   # frames queued between decode -> mouth -> encode (memory: 2 x this many frames)

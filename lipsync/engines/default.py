@@ -9,8 +9,8 @@ import logging
 import numpy as np
 
 from .. import align
-from ..render import ShapeRenderer
 from .. import shape as S
+from ..render import ShapeRenderer
 from ..shape import to_face as target_shape
 from .base import Engine
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
+from testutil import cut_audio
 
 from jobs.webhooks import verify_signature
-from testutil import cut_audio
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api_keys import apikey_create, apikey_for_plaintext, apikey_revoke

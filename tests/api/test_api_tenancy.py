@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from jobs.models import Job, ShareLink, Template
+from jobs.models import Job, Template
 from jobs.sharing import sharelink_create
 
 

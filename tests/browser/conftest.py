@@ -17,10 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from config import webserver
 from browser_testutil import DESKTOP
 from testutil import database_url
+
+from config import webserver
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "artifacts" / "browser-logs"

@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_testutil import (DESKTOP, PHONE, VIDEO_DURATION_JS, assert_no_horizontal_overflow, assert_players_keep_shape,
-                              drop_files, screenshot, sign_in)
+from browser_testutil import (
+    DESKTOP,
+    PHONE,
+    VIDEO_DURATION_JS,
+    assert_no_horizontal_overflow,
+    assert_players_keep_shape,
+    drop_files,
+    screenshot,
+    sign_in,
+)
 from testutil import cut_audio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -8,8 +8,16 @@ import zipfile
 from urllib.parse import urlsplit
 
 import pytest
-from browser_testutil import (BAR_RECORDER_JS, PHONE, VIDEO_DURATION_JS, assert_inputs_labelled,
-                              assert_no_horizontal_overflow, drop_files, screenshot, sign_in)
+from browser_testutil import (
+    BAR_RECORDER_JS,
+    PHONE,
+    VIDEO_DURATION_JS,
+    assert_inputs_labelled,
+    assert_no_horizontal_overflow,
+    drop_files,
+    screenshot,
+    sign_in,
+)
 from testutil import cut_audio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -120,7 +120,7 @@ def test_stale_heartbeat_is_not_alive(client, redis_conn, settings):
     settings.HEALTH_WORKER_STALE_SECONDS = 120
     worker = Worker([Queue("default", connection=redis_conn)], connection=redis_conn, name="gpu-host-2.1")
     worker.register_birth()
-    old = datetime.now(timezone.utc) - timedelta(seconds=600)
+    old = datetime.now(UTC) - timedelta(seconds=600)
     redis_conn.hset(worker.key, mapping={"last_heartbeat": old.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                                          "hostname": "gpu-host-2", "state": "idle"})
 
@@ -147,7 +147,7 @@ def test_busy_worker_gets_its_jobs_timeout_before_it_counts_as_stale(redis_conn,
     worker.register_birth()
     worker.prepare_execution(job)  # what a worker does on picking the job up
     worker.set_state("busy")
-    later = datetime.now(timezone.utc) + timedelta(seconds=900)  # no beat for 15 min, job may run 1 h
+    later = datetime.now(UTC) + timedelta(seconds=900)  # no beat for 15 min, job may run 1 h
     found = Worker.find_by_key(worker.key, connection=redis_conn)
     assert found.get_current_job().id == job.id
     assert worker_health(found, now=later)["health"] == "alive"

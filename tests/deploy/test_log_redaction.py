@@ -14,10 +14,10 @@ import time
 import urllib.parse
 
 import pytest
+from testutil import REPO, database_url, stop_process, wait_for
 
 from config import webserver
 from config.logging import redact
-from testutil import REPO, database_url, stop_process, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

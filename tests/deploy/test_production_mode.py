@@ -53,7 +53,7 @@ def _wait_http(url: str, timeout: float = 30.0, **headers):
     raise AssertionError(f"{url} did not answer")
 
 
-def _get(url: str, **headers) -> tuple[int, "email.message.Message", bytes]:
+def _get(url: str, **headers) -> tuple[int, email.message.Message, bytes]:
     request = urllib.request.Request(url, headers={k.replace("_", "-"): v for k, v in headers.items()})
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):

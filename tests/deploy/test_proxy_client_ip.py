@@ -15,9 +15,9 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from testutil import REPO, database_url, stop_process, wait_for
 
 from config import webserver
-from testutil import REPO, database_url, stop_process, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

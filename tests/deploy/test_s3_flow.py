@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from testutil import cut_audio, probe, upload_of
 
 from jobs import services
 from jobs.models import Job, Render
-from testutil import cut_audio, probe, upload_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -9,7 +9,6 @@ import time
 
 import pytest
 from rq import Worker
-
 from testutil import stop_process, wait_for, worker_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -11,11 +11,11 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
 from django.urls import reverse
+from testutil import probe, upload_of
 
 from accounts.models import UsageEntry
 from jobs import services
 from jobs.models import Job, Render
-from testutil import probe, upload_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

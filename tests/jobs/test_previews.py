@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from testutil import probe
 
 from jobs import previews
-from testutil import probe
 
 pytestmark = pytest.mark.django_db
 

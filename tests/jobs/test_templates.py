@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from testutil import upload_of
 
 from jobs import services
 from jobs.models import Template
-
-from testutil import upload_of
 
 pytestmark = pytest.mark.django_db
 
@@ -206,8 +205,8 @@ def test_preparation_records_template_fitness(client, cast, media_dir, redis_con
     import numpy as np
     from rq import SimpleWorker
 
-    from lipsync.media import VideoWriter, read_frames
     from lipsync import landmarks as L
+    from lipsync.media import VideoWriter, read_frames
 
     frames = [f for _, f in zip(range(125), read_frames(media_dir / "face_square_3.mp4"))]
     with L.FaceTracker() as tracker:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from testutil import probe, wait_for, worker_process
 
 from jobs import services
 from jobs.models import Render
-from testutil import probe, wait_for, worker_process
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

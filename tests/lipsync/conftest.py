@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from lipsync_testutil import media, write_audio, write_video  # noqa: F401
 
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lipsync_testutil import media
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,13 +3,11 @@ index and the shape renderer, on the real media."""
 
 import numpy as np
 import pytest
+from lipsync_testutil import media
 
 from lipsync import shape as S
 from lipsync import speech
 from lipsync.errors import MissingComponentError
-
-from lipsync_testutil import media, write_audio
-
 
 # -- Whisper features ---------------------------------------------------------------------
 

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from lipsync_testutil import media
 
 from lipsync import evaluate as E
-
-from lipsync_testutil import media, write_video
 
 
 def test_mouth_shape_series_real_clip(short_template):

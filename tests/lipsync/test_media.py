@@ -2,12 +2,11 @@ import os
 
 import numpy as np
 import pytest
+from lipsync_testutil import media, write_video
 
 from lipsync import media as M
 from lipsync import probing as P
-from lipsync.errors import BadInputError, SilentAudioError, UndecodableMediaError
-
-from lipsync_testutil import media, write_video
+from lipsync.errors import BadInputError, UndecodableMediaError
 
 
 def test_probe_video():

@@ -2,11 +2,10 @@ import os
 import time
 
 import numpy as np
+from lipsync_testutil import media
 
 from lipsync import landmarks as L
 from lipsync.prepare import PreparedTemplate, cache_path, prepare_template
-
-from lipsync_testutil import media
 
 
 def test_prepared_template(tpl3):

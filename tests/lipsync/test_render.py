@@ -4,18 +4,15 @@ import os
 
 import numpy as np
 import pytest
-
-from lipsync import align
-from lipsync.errors import (NoFaceError, RenderCancelled, SilentAudioError,
-                            UndecodableMediaError)
-from lipsync.evaluate import fidelity
-from lipsync.media import decode_audio, read_frames
-from lipsync.probing import probe
-from lipsync.prepare import prepare_template
-from lipsync.render import region_mask
-
 from lipsync_testutil import media, write_audio
 
+from lipsync import align
+from lipsync.errors import NoFaceError, RenderCancelled, SilentAudioError, UndecodableMediaError
+from lipsync.evaluate import fidelity
+from lipsync.media import decode_audio, read_frames
+from lipsync.prepare import prepare_template
+from lipsync.probing import probe
+from lipsync.render import region_mask
 
 
 def _mouth_change(out_path, tpl, n=20):

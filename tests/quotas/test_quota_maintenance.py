@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from testutil import write_media
 
 from accounts.models import UsageEntry
 from accounts.quotas import storage_bytes_used
 from jobs.maintenance import maintenance_run, outputs_expired_purge
-from jobs.models import Render, Template
-
-from testutil import write_media
+from jobs.models import Render
 
 
 def _media(name):

@@ -2,7 +2,6 @@
 and leave no temp file behind. Real multipart requests through the test client."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

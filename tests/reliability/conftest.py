@@ -31,8 +31,9 @@ def run_worker(run_worker):
 
 @pytest.fixture
 def make_user(db):
-    from accounts.models import User
     from allauth.account.models import EmailAddress
+
+    from accounts.models import User
 
     def make(email: str):
         user = User.objects.create_user(email=email, password="correct-horse-battery-9", display_name=email.split("@")[0])

@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from rel_util import stray_files
+import rel_corpus
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-
-import rel_corpus
+from rel_util import stray_files
 
 pytestmark = pytest.mark.django_db
 

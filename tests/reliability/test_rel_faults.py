@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from testutil import stop_process, wait_for, worker_process
 
 from config import webserver
-from testutil import stop_process, wait_for, worker_process
-from django.db import connection
-
 from jobs.models import Render
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -311,7 +310,6 @@ def test_large_upload_keeps_the_web_process_memory_flat(settings, tmp_path):
     import http.client
 
     import psutil
-
     from testutil import REPO, database_url
 
     with socket.socket() as s:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rel_hostile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-
-import rel_hostile
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ response may carry a byte of acme's media. The routes are collected from the res
 route fails this test until it is classified in ROUTES below."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from asgiref.sync import async_to_sync
