@@ -7,7 +7,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/mouthpiece
 PG_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test setup test-embedded test-postgres services browser clean
+.PHONY: run test lint setup test-embedded test-postgres services browser clean
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ browser:
 # PostgreSQL and Redis on 127.0.0.1 for the second pass: started here when installed but stopped.
 services:
 	@bash .ci/services.sh
+
+# ruff (lint, import order) and mypy (django-stubs) as configured in pyproject.toml.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: setup browser
 	@bash .ci/test.sh

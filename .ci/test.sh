@@ -19,6 +19,10 @@ pass() {  # pass NAME COMMAND...: run one pytest pass; "no tests collected" (exi
   return 0
 }
 
+echo "=== lint: ruff and mypy (pyproject.toml)"
+if ! .venv/bin/ruff check .; then echo "ruff FAILED"; status=1; fi
+if ! env -u DATABASE_URL -u REDIS_URL .venv/bin/mypy; then echo "mypy FAILED"; status=1; fi
+
 rm -rf var/test
 pass embedded env -u DATABASE_URL -u REDIS_URL VAR_DIR="$PWD/var/test" \
   "$PY" -m pytest tests --junitxml=artifacts/junit-embedded.xml

@@ -304,7 +304,8 @@ def main():
         t0 = time.monotonic()
         if jobs and args.sockets:
             ws_thread.start()
-        threads = [threading.Thread(target=person, args=(base, f"user{i}@load.example", templates, audio, args.batches, stats, jobs, stop_at))
+        threads = [threading.Thread(target=person,
+                                    args=(base, f"user{i}@load.example", templates, audio, args.batches, stats, jobs, stop_at))
                    for i in range(args.users)]
         for t in threads:
             t.start()

@@ -67,7 +67,7 @@ def bench_enqueue_latency(samples: int) -> list[float]:
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','config.settings'); django.setup();"
         "import django_rq; from jobs.worker import RenderWorker, engine_get; engine_get('cpu');"
         "qs=[django_rq.get_queue(q) for q in ('high','default','low')];"
-        "RenderWorker(qs, connection=qs[0].connection, name='bench-worker', watchdog=False).work(max_jobs=%d)" % samples
+        f"RenderWorker(qs, connection=qs[0].connection, name='bench-worker', watchdog=False).work(max_jobs={samples})"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -108,10 +108,12 @@ async def bench_websockets(job, user, clients: int, events: int):
     latencies = []
     probe = comms[0]
     for i in range(events):
-        await sync_to_async(progress.publish, thread_sensitive=False)(job.pk, {"type": "render", "id": str(render.pk), "progress": i / events, "final": False})
+        await sync_to_async(progress.publish, thread_sensitive=False)(
+            job.pk, {"type": "render", "id": str(render.pk), "progress": i / events, "final": False})
         message = await probe.receive_json_from(timeout=5)
         latencies.append(time.time() - message["sent_at"])
-    await sync_to_async(progress.publish, thread_sensitive=False)(job.pk, {"type": "render", "id": str(render.pk), "progress": 1.0, "final": True})
+    await sync_to_async(progress.publish, thread_sensitive=False)(
+        job.pk, {"type": "render", "id": str(render.pk), "progress": 1.0, "final": True})
     got_final = 0
     for c in comms:
         while True:
@@ -189,7 +191,8 @@ def main():
         job = Job.objects.create(team=team, created_by=user, audio="bench.wav")
         Render.objects.create(job=job, team=team, template_name="bench")
         ok, ws_lat, finals, still_open = asyncio.run(bench_websockets(job, user, args.clients, args.events))
-        print(f"websocket clients connected: {ok}/{args.clients}; still connected at the end: {still_open}; received the final state: {finals}/{args.clients}")
+        print(f"websocket clients connected: {ok}/{args.clients}; still connected at the end: {still_open}; "
+              f"received the final state: {finals}/{args.clients}")
         print(f"progress event -> websocket client (n={len(ws_lat)}, {args.clients} clients listening): "
               f"p50 {pct(ws_lat, 50) * 1000:.1f} ms, p95 {pct(ws_lat, 95) * 1000:.1f} ms, mean {statistics.mean(ws_lat) * 1000:.1f} ms")
 

@@ -80,7 +80,7 @@ class EmbeddedRedis:
                 return self
             time.sleep(0.05)
         self.stop()
-        raise EmbeddedRedisError("embedded redis-server did not answer within %.0f s" % timeout)
+        raise EmbeddedRedisError(f"embedded redis-server did not answer within {timeout:.0f} s")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None or self.process.poll() is not None:

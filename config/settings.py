@@ -22,7 +22,6 @@ PRODUCTION = DJANGO_ENV == "production"
 TESTING = DJANGO_ENV == "test"
 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var" / ("test" if TESTING else ""))))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 LOG_DIR = VAR_DIR / "log"
 
 if PRODUCTION:
@@ -112,10 +111,7 @@ EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
     from config import embedded_redis
 
-    # `runall` owns the embedded Redis and sets EMBEDDED_REDIS_START=0 for its children: a
-    # child that restarts while Redis is down must not start (and orphan) a server of its own.
-    if env.bool("EMBEDDED_REDIS_START", default=True):
-        embedded_redis.ensure(VAR_DIR)
+    # Only the address: the entry points start the server (config/runtime.py), not this import.
     REDIS_URL = embedded_redis.url_for(VAR_DIR, db=0)
 
 
@@ -222,8 +218,7 @@ USE_TZ = True
 # --- Static and media ----------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns at start-up otherwise
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))  # made by config.runtime
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -247,6 +242,10 @@ MEDIA_URL_EXPIRE_SECONDS = env.int("MEDIA_URL_EXPIRE_SECONDS", default=3600)
 AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="")
 # Workers on S3 keep local copies of templates and audio here (the engine reads paths).
 MEDIA_CACHE_DIR = Path(env.str("MEDIA_CACHE_DIR", default=str(VAR_DIR / "cache" / "media")))
+# Pruned by every worker (after each render) and by maintenance: copies unused for this long go,
+# then the least recently used ones until the folder fits (config/storage.py, media_cache_prune).
+MEDIA_CACHE_MAX_AGE_SECONDS = env.int("MEDIA_CACHE_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+MEDIA_CACHE_MAX_BYTES = env.int("MEDIA_CACHE_MAX_BYTES", default=20 * 1024**3)
 if STORAGE_BACKEND == "s3":
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -272,7 +271,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # Stops a file while it streams once it passes the per-file maximum or the team's storage left.
 FILE_UPLOAD_HANDLERS = ["accounts.upload_handlers.QuotaUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp" / "uploads")
-Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Limits and plan defaults (overridable per team in the admin) ---------------------------
@@ -355,7 +353,6 @@ if PRODUCTION:
     ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 
 # --- Logging: stdout plus var/log/<process>.log ----------------------------------------------
-LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_JSON = env.bool("LOG_JSON", default=PRODUCTION)
 LOG_FILE = env.str("LOG_FILE", default="")  # e.g. var/log/web.log; set by the run script

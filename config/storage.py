@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+
+from lipsync.atomic import atomic_path, is_temp_name
 
 
 def storage_is_remote(storage=None) -> bool:
@@ -97,16 +99,11 @@ def media_local_path(file_field) -> Path:
     suffix = Path(file_field.name).suffix
     target = Path(settings.MEDIA_CACHE_DIR) / digest[:2] / f"{digest}{suffix}"
     if target.exists() and target.stat().st_size == size:
+        os.utime(target)  # "recently used", for media_cache_prune
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as out, storage.open(file_field.name, "rb") as src:
-            shutil.copyfileobj(src, out, length=1024 * 1024)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp, open(tmp, "wb") as out, storage.open(file_field.name, "rb") as src:
+        shutil.copyfileobj(src, out, length=1024 * 1024)
     return target
 
 
@@ -162,10 +159,8 @@ def media_store_file(*, local_path: str | os.PathLike, name: str, storage=None, 
         try:
             os.replace(local_path, dest)
         except OSError:  # another filesystem: copy to a temp name beside it, then rename
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-            os.close(fd)
-            shutil.copyfile(local_path, tmp)
-            os.replace(tmp, dest)
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(local_path, tmp)
             Path(local_path).unlink(missing_ok=True)
         return name
     if overwrite:  # file_overwrite is off (never replace silently); a log is replaced on purpose
@@ -174,3 +169,39 @@ def media_store_file(*, local_path: str | os.PathLike, name: str, storage=None, 
         stored = storage.save(name, File(fh, name=Path(name).name))
     Path(local_path).unlink(missing_ok=True)
     return stored
+
+
+def media_cache_prune(*, now: float | None = None, dry_run: bool = False) -> list[str]:
+    """Prune this host's MEDIA_CACHE_DIR; returns the removed paths.
+
+    Removed: temp files (lipsync.atomic's rule) and copies unused (mtime, refreshed on each use)
+    for MEDIA_CACHE_MAX_AGE_SECONDS; then, while the folder is over MEDIA_CACHE_MAX_BYTES, the
+    least recently used. Nothing used within MAINTENANCE_MIN_AGE_SECONDS goes (a worker may be
+    about to read it).
+    """
+    root = Path(settings.MEDIA_CACHE_DIR)
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    fresh, max_age = float(settings.MAINTENANCE_MIN_AGE_SECONDS), float(settings.MEDIA_CACHE_MAX_AGE_SECONDS)
+    files = []
+    for path in root.rglob("*"):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.is_file():
+            files.append((st.st_mtime, st.st_size, path))
+    files.sort()  # least recently used first
+    removed, kept_bytes = [], sum(size for _, size, _ in files)
+    for mtime, size, path in files:
+        age = now - mtime
+        too_old = age >= max_age or (is_temp_name(path.name) and age >= fresh)
+        too_big = kept_bytes > settings.MEDIA_CACHE_MAX_BYTES and age >= fresh
+        if not (too_old or too_big):
+            continue
+        removed.append(str(path))
+        kept_bytes -= size
+        if not dry_run:
+            path.unlink(missing_ok=True)
+    return removed

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
+from .atomic import atomic_path
 from .constants import SAMPLE_RATE
 
 HOP_LENGTH = 160          # 10 ms -> 100 Hz features
@@ -69,21 +69,14 @@ class AnalysedAudio:
             "phonemes": [[p, float(s), float(e)] for p, s, e in self.phonemes],
             "features": sorted(self.features),
         }
-        arrays = {"samples": np.asarray(self.samples, np.float32),
+        arrays: dict[str, np.ndarray] = {"samples": np.asarray(self.samples, np.float32),
                   "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         arrays.update({"f_" + k: np.asarray(v) for k, v in self.features.items()})
         if self.whisper is not None:
             arrays["whisper"] = np.asarray(self.whisper, np.float32)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz",
-                                   dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            # numpy's stub types **kwds as if an array could be named allow_pickle
+            np.savez(f, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path) -> AnalysedAudio:

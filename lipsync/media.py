@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .atomic import temp_path_for
 from .constants import MIN_AUDIO_SECONDS, SAMPLE_RATE, SILENCE_DB
 from .errors import BadInputError, SilentAudioError, UndecodableMediaError
 
@@ -168,7 +168,7 @@ def decode_audio(path, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | N
     if not chunks:
         raise SilentAudioError(f"The audio of {name!r} is empty.")
     audio = np.concatenate(chunks, axis=-1).astype(np.float32, copy=False)
-    del chunks
+    chunks.clear()  # the blocks' memory goes before the clip below
     if audio.size == 0:
         raise SilentAudioError(f"The audio of {name!r} is empty.")
     np.clip(audio, -1.0, 1.0, out=audio)
@@ -347,8 +347,7 @@ class VideoWriter:
         self.fps = float(fps)
         self.rate = fps_fraction(self.fps)
         self.out_path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_path = self.out_path.with_name(
-            f".{self.out_path.stem}.{uuid.uuid4().hex[:8]}.tmp.mp4")
+        self.tmp_path = temp_path_for(self.out_path)
         self.frames = 0
         self._closed = False
         self.container = av.open(str(self.tmp_path), "w", format="mp4",

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from . import landmarks as L
 from . import mouth_index as MI
 from . import shape as S
+from .atomic import atomic_path
 from .errors import NoFaceError, RenderCancelled
 from .media import read_frames
 from .mouth_index import MouthIndex
@@ -105,13 +105,8 @@ class PreparedTemplate:
         if self.mouth_index is not None:
             for k in ("frames", "coeffs", "patches", "shapes", "area", "teeth"):
                 arrays["index_" + k] = getattr(self.mouth_index, k)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        try:
-            np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
 
     @classmethod
     def load(cls, path, video_path=None) -> PreparedTemplate:

@@ -4,14 +4,13 @@ duration (probe), and a poster frame.  Opening files within limits is lipsync.me
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import UndecodableMediaError
 from .media import _deadline, _open, _past, _pixel_guard, _rotate, _rotation
 
@@ -168,11 +167,5 @@ def write_poster(video_path, jpeg_path, *, max_size: int = 640, at: float = 0.5,
 
 
 def _atomic_write_bytes(path, data: bytes) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

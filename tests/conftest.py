@@ -17,6 +17,15 @@ def media_dir() -> Path:
     return MEDIA
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _runtime():
+    """What an entry point prepares (config/runtime.py): folders and the embedded Redis; the
+    settings import does neither."""
+    from config import runtime
+
+    runtime.prepare()
+
+
 @pytest.fixture(autouse=True)
 def _media_root(request, tmp_path_factory):
     """Each Django test writes its media under its own folder (outside the test's tmp_path,

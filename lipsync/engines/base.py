@@ -205,7 +205,8 @@ class Engine:
         frames = FrameSpool(read_frames(template.video_path, fps=template.fps),
                             spool=not align.is_monotonic(idx))
         motion = np.full(n_out, np.nan, np.float32)
-        state = {"prev_crop": None, "faces": 0}
+        prev_crop: np.ndarray | None = None
+        faces = 0
 
         def fetch(j: int):
             i = int(idx[j])
@@ -215,18 +216,18 @@ class Engine:
                 return min(i, len(frames) - 1), frames.get(len(frames) - 1)
 
         def process(j: int, i: int, frame: np.ndarray) -> np.ndarray:
+            nonlocal prev_crop, faces
             if j % BATCH == 0:
                 check()
                 report(j / n_out, "rendering")
             if i >= template.n_frames or not template.has_face[i]:
-                state["prev_crop"] = None   # no face: the frame passes through untouched
+                prev_crop = None   # no face: the frame passes through untouched
                 return frame
             frame = per_frame(frame, i, j)
-            state["faces"] += 1
+            faces += 1
             crop = _sync_crop(frame, template.landmarks[i])
-            prev = state["prev_crop"]
-            motion[j] = float(np.abs(crop - prev).mean()) if prev is not None else 0.0
-            state["prev_crop"] = crop
+            motion[j] = float(np.abs(crop - prev_crop).mean()) if prev_crop is not None else 0.0
+            prev_crop = crop
             return frame
 
         from ..render import single_thread_blas
@@ -248,7 +249,6 @@ class Engine:
                 writer.abort()
                 raise
         t_loop = time.perf_counter() - t_start
-        faces = state["faces"]
         t_decode, t_render = busy["fetch"], busy["process"]
         report(1.0, "encoding")
         # stage times are each stage's busy time; the stages overlap, so they add up to more

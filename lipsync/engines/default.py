@@ -5,6 +5,7 @@ those shapes (lipsync.render.ShapeRenderer)."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from .. import shape as S
 from ..render import ShapeRenderer
 from ..shape import to_face as target_shape
 from .base import Engine
+
+if TYPE_CHECKING:
+    from ..mouth_model import MouthModel
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ class DefaultEngine(Engine):
         self.adapt = adapt
         self.texture = texture
         self.smooth_sigma = smooth_sigma
-        self._model = None
+        self._model: MouthModel | None = None
 
     def model(self):
         """The mouth model, loaded once; MissingComponentError names what is missing."""

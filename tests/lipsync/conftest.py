@@ -6,6 +6,8 @@ in temp directories and never committed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from lipsync_testutil import media, write_audio, write_video  # noqa: F401

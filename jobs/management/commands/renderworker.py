@@ -41,7 +41,8 @@ class Command(BaseCommand):
         worker = RenderWorker(queue_list, connection=queue_list[0].connection, name=name, device=device)
         if not no_preload:
             engine = engine_get(device)
-            logging.getLogger("jobs.worker").info("worker %s: engine %s on %s ready", name, getattr(engine, "name", "?"), getattr(engine, "device", device))
+            logging.getLogger("jobs.worker").info("worker %s: engine %s on %s ready", name, getattr(engine, "name", "?"),
+                                                  getattr(engine, "device", device))
         worker.work(burst=burst, with_scheduler=not no_scheduler, logging_level=settings.LOG_LEVEL)
 
     def _run_many(self, count: int) -> None:

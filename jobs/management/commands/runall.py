@@ -50,7 +50,8 @@ def production_line(host: str, port: int) -> str:
     """The one command line that runs the same platform in production mode (no DEBUG, secure
     cookies, JSON logs, compressed static files), still on plain HTTP on this machine, and
     without the demo login (its password is public)."""
-    return (f"DJANGO_ENV=production SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') ALLOWED_HOSTS={host} SECURE_SSL_REDIRECT=false "
+    return (f"DJANGO_ENV=production SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+            f"ALLOWED_HOSTS={host} SECURE_SSL_REDIRECT=false "
             f"sh -c '.venv/bin/python manage.py collectstatic --noinput -v0 && "
             f".venv/bin/python manage.py runall --host {host} --port {port} --no-seed'")
 
@@ -69,7 +70,8 @@ class Command(BaseCommand):
         from jobs.worker import render_worker_count, worker_thread_env
 
         self.stdout.write(f"Redis: {'embedded (' + settings.REDIS_URL + ')' if settings.EMBEDDED_REDIS else settings.REDIS_URL}")
-        self.stdout.write(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} {settings.DATABASES['default'].get('NAME')}")
+        database = settings.DATABASES["default"]
+        self.stdout.write(f"Database: {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('NAME')}")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Migrations applied.")
         if not os.environ.get("SITE_URL"):
