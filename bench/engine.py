@@ -31,7 +31,7 @@ def floor_seconds(tpl, n_out, fps, out_path) -> float:
     idx = align.template_indices(n_out, fps, tpl.n_frames, tpl.fps)
     t = time.perf_counter()
     frames = FrameSpool(read_frames(tpl.video_path, fps=tpl.fps),
-                        spool=not align.is_monotonic(idx))
+                        keep=align.frames_shown_again(idx, tpl.n_frames))
     with VideoWriter(out_path, tpl.width_px, tpl.height_px, fps) as w:
         for i in idx:
             try:

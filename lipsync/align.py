@@ -41,6 +41,21 @@ def is_monotonic(indices: np.ndarray) -> bool:
     return bool(np.all(np.diff(indices) >= 0))
 
 
+def frames_shown_again(indices: np.ndarray, n_template: int) -> np.ndarray:
+    """Which template frames are shown again after other frames: (n_template,) bool.
+
+    Only these must be kept once decoded (FrameSpool); a frame repeated back to back, or shown
+    once, streams.  Audio a little longer than the template keeps just the frames of the bounce
+    (about twice the overshoot), not the whole template.
+    """
+    indices = np.asarray(indices, np.int64)
+    n = max(int(n_template), 0)
+    if len(indices) == 0 or n == 0:
+        return np.zeros(n, bool)
+    runs = indices[np.r_[True, np.diff(indices) != 0]]  # one entry per run of equal indices
+    return np.bincount(np.clip(runs, 0, n - 1), minlength=n) > 1
+
+
 def resample(values: np.ndarray, src_fps: float, dst_fps: float, n: int) -> np.ndarray:
     """Linearly resample a per-frame series (T,) at src_fps to n frames at dst_fps."""
     values = np.asarray(values, np.float64)

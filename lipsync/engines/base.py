@@ -203,7 +203,7 @@ class Engine:
             mux_audio, mux_rate = decode_audio(audio_source, sample_rate=48000, mono=False), 48000
         W, H = template.width_px, template.height_px
         frames = FrameSpool(read_frames(template.video_path, fps=template.fps),
-                            spool=not align.is_monotonic(idx))
+                            keep=align.frames_shown_again(idx, template.n_frames))
         motion = np.full(n_out, np.nan, np.float32)
         prev_crop: np.ndarray | None = None
         faces = 0

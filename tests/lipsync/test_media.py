@@ -161,3 +161,30 @@ def test_frame_spool_backwards():
     with pytest.raises(IndexError):
         s.get(10)
     s.close()
+
+
+def test_frame_spool_keeps_only_the_frames_shown_again():
+    from lipsync import align
+
+    n = 10
+    idx = align.template_indices(13, 25.0, n, 25.0)  # 3 frames past the end: 0..9, 8, 7, 6
+    assert list(idx) == [*range(10), 8, 7, 6]
+    keep = align.frames_shown_again(idx, n)
+    assert list(np.flatnonzero(keep)) == [6, 7, 8]
+    s = M.FrameSpool((np.full((4, 4, 3), i, np.uint8) for i in range(n)), keep=keep)
+    assert [int(s.get(int(i))[0, 0, 0]) for i in idx] == list(idx)
+    assert s.spooled == 3  # not the whole template
+    with pytest.raises(IndexError):
+        s.get(2)  # shown once, long gone
+    assert int(s.get(9)[0, 0, 0]) == 9  # the newest frame pulled is always at hand
+    s.close()
+
+
+def test_frames_shown_again_ignores_back_to_back_repeats():
+    from lipsync import align
+
+    # output at twice the template's rate: every frame twice in a row, nothing to keep
+    assert not align.frames_shown_again(align.template_indices(19, 50.0, 10, 25.0), 10).any()
+    # a full bounce and back: every frame but the two ends is shown again
+    idx = align.template_indices(25, 25.0, 10, 25.0)
+    assert list(np.flatnonzero(align.frames_shown_again(idx, 10))) == list(range(0, 9))
