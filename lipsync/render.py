@@ -78,12 +78,21 @@ def tps_fit(ctrl: np.ndarray, values: np.ndarray, reg: float = 1e-3):
 
 
 def tps_eval(model, pts: np.ndarray) -> np.ndarray:
-    """Evaluate a fitted spline at pts (m, 2) -> (m, d)."""
+    """Evaluate a fitted spline at pts (m, 2) -> (m, d) float64.
+
+    The (m, n) kernel matrix is built in float32, in place: it is most of a frame's work, and
+    on coordinates in face units float32 moves the result by far less than a pixel.
+    """
     ctrl, coef = model
     n = len(ctrl)
-    d2 = (pts * pts).sum(1)[:, None] + (ctrl * ctrl).sum(1)[None, :] - 2.0 * (pts @ ctrl.T)
-    np.maximum(d2, 0.0, out=d2)
-    return _tps_kernel(d2) @ coef[:n] + coef[n] + pts @ coef[n + 1:]
+    p, c = pts.astype(np.float32), ctrl.astype(np.float32)
+    d2 = (p * p).sum(1)[:, None] + (c * c).sum(1)[None, :] - 2.0 * (p @ c.T)
+    np.maximum(d2, 1e-20, out=d2)
+    k = np.log(d2)
+    k *= d2
+    k *= 0.5  # U = 0.5 r2 log r2, as _tps_kernel
+    out = k @ coef[:n].astype(np.float32) + p @ coef[n + 1:].astype(np.float32)
+    return out.astype(np.float64) + coef[n]
 
 
 def dense_backward_map(dst_pts, src_pts, box, step: int = GRID_STEP, scale: float = 1.0):
