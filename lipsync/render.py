@@ -100,7 +100,8 @@ def dense_backward_map(dst_pts, src_pts, box, step: int = GRID_STEP, scale: floa
 
     dst_pts, src_pts (n, 2) in the same pixel frame as box.  Returns map_x, map_y
     (h, w) float32 in box-relative source coordinates.  The spline is fitted on
-    coordinates divided by `scale` (e.g. the IOD) for conditioning.
+    coordinates divided by `scale` (e.g. the IOD) for conditioning, evaluated every `step`
+    pixels and upsampled bilinearly.
     """
     import cv2
 
@@ -108,20 +109,26 @@ def dense_backward_map(dst_pts, src_pts, box, step: int = GRID_STEP, scale: floa
     w, h = x1 - x0, y1 - y0
     origin = np.array([x0, y0], np.float64)
     model = tps_fit((dst_pts - origin) / scale, (src_pts - dst_pts) / scale)
-    gx = np.arange(0, w + step, step, dtype=np.float64)
-    gy = np.arange(0, h + step, step, dtype=np.float64)
+    # Grid sample k sits at pixel (k + 0.5) * step - 0.5, which is where cv2.resize by `step`
+    # puts it, so the upsampled field is unshifted; one extra sample on each side covers the
+    # crop's edges.
+    nx, ny = -(-w // step) + 2, -(-h // step) + 2
+    gx = (np.arange(nx) - 0.5) * step - 0.5
+    gy = (np.arange(ny) - 0.5) * step - 0.5
     G = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
-    D = tps_eval(model, G / scale) * scale
-    dx = D[:, 0].reshape(len(gy), len(gx)).astype(np.float32)
-    dy = D[:, 1].reshape(len(gy), len(gx)).astype(np.float32)
-    # Upsample the coarse displacement to every pixel: grid sample k sits at pixel k*step, so
-    # pixel x reads the grid at x/step (cv2.resize would align cell centres instead and shift
-    # the field by up to step/2 px).
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    gxs, gys = xs / step, ys / step
-    dx = cv2.remap(dx, gxs, gys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    dy = cv2.remap(dy, gxs, gys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return xs + dx, ys + dy
+    D = (tps_eval(model, G / scale) * scale).astype(np.float32)
+    size = (nx * step, ny * step)
+    dx = cv2.resize(D[:, 0].reshape(ny, nx), size, interpolation=cv2.INTER_LINEAR)[step:step + h, step:step + w]
+    dy = cv2.resize(D[:, 1].reshape(ny, nx), size, interpolation=cv2.INTER_LINEAR)[step:step + h, step:step + w]
+    return dx + np.arange(w, dtype=np.float32)[None, :], dy + np.arange(h, dtype=np.float32)[:, None]
+
+
+def _blend(top: np.ndarray, base: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """alpha * top + (1 - alpha) * base, rounded: (h, w, 3) uint8 twice and (h, w) float32 in
+    [0, 1] -> (h, w, 3) uint8, in one pass (no float copies of the images)."""
+    import cv2
+
+    return cv2.blendLinear(top, base, alpha, 1.0 - alpha)
 
 
 # -- renderer -----------------------------------------------------------------------------
@@ -171,11 +178,10 @@ class ShapeRenderer:
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round(cv2.convexHull((poly - origin).astype(np.float32))).astype(np.int32)], 255)
         k = max(3, int(0.12 * iod) | 1)
-        alpha = cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32)[..., None] / 255.0
-        alpha *= (mask[..., None] > 0)  # never touch pixels outside the region
+        alpha = cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32) * np.float32(1 / 255)
+        alpha[mask == 0] = 0.0  # never touch pixels outside the region
         out = frame.copy()
-        blended = crop.astype(np.float32) + alpha * (warped.astype(np.float32) - crop)
-        out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = _blend(warped, crop, alpha)
         return out
 
     @staticmethod
@@ -247,17 +253,16 @@ class ShapeRenderer:
         A[:, 2] -= (bx0, by0)
         size = (int(bx1 - bx0), int(by1 - by0))
         tex_c = cv2.warpAffine(tex, A, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(m, A, size, flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32)[..., None] / 255.0
+        a = cv2.warpAffine(m, A, size, flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32) * np.float32(1 / 255)
         r = cv2.warpAffine(ring, A, size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
         out = warped.copy()
-        sub = out[by0:by1, bx0:bx1].astype(np.float32)
-        tex_f = tex_c.astype(np.float32)
+        sub = out[by0:by1, bx0:bx1]
         if r.sum() >= 10:
-            gain = np.clip(sub[r].mean(0) / np.maximum(tex_f[r].mean(0), 1.0), 0.7, 1.4)
+            gain = np.clip(sub[r].mean(0) / np.maximum(tex_c[r].mean(0), 1.0), 0.7, 1.4)
             self._gain = gain if self._gain is None else 0.7 * self._gain + 0.3 * gain
-        g = self._gain if self._gain is not None else 1.0
-        sub += a * (tex_f * g - sub)
-        out[by0:by1, bx0:bx1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
+        if self._gain is not None:  # colour-matched: per-channel gain, rounded and saturated
+            tex_c = cv2.multiply(tex_c, (*(float(x) for x in self._gain), 0.0), dtype=cv2.CV_8U)
+        out[by0:by1, bx0:bx1] = _blend(tex_c, sub, a)
         return out
 
     def _cavity(self, warped, lm, dst_crop, target, iod):
