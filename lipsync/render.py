@@ -15,6 +15,8 @@ face only.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import landmarks as L
@@ -133,9 +135,24 @@ def _blend(top: np.ndarray, base: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 # -- renderer -----------------------------------------------------------------------------
 
+class Plan(NamedTuple):
+    """The geometry of one frame's re-shaping (ShapeRenderer.plan), computed from landmarks and
+    the target alone, so it can be made ahead of the frame's pixels in another thread."""
+
+    box: tuple[int, int, int, int]     # x0, y0, x1, y1: the crop the renderer changes
+    map_x: np.ndarray                  # (h, w) float32: the warp's backward map on the crop
+    map_y: np.ndarray
+    alpha: np.ndarray                  # (h, w) float32: the crop's blend weight, 0 outside
+    paste: tuple | None                # (bx0, by0, bx1, by1, texture, alpha, ring): the mouth
+    cavity: np.ndarray | None          # (h, w, 1) float32: where new opening is darkened
+
+
 class ShapeRenderer:
     """Re-shape the mouth in template frames to target shapes.  Keeps a little state (colour
-    gain) across consecutive frames for temporal stability; make one per output video."""
+    gain) across consecutive frames for temporal stability; make one per output video.
+
+    plan() is geometry only (thread-safe, no state); apply() does the pixels in frame order.
+    """
 
     def __init__(self, template):
         self.t = template
@@ -151,44 +168,65 @@ class ShapeRenderer:
         """frame (H, W, 3) uint8 RGB (not modified), lm (478, 2) its landmarks, target (P, 2)
         lip shape in face units, entry: the mouth index entry to paste (-1: none) -> new
         frame (H, W, 3) uint8 (a copy; identical outside the lower-face region)."""
+        return self.apply(frame, self.plan(lm, target, entry, frame.shape))
+
+    def plan(self, lm: np.ndarray, target: np.ndarray, entry: int, frame_shape) -> Plan | None:
+        """The geometry for a frame of `frame_shape` (H, W, ...) with landmarks lm; None when
+        the face is too small to touch."""
         import cv2
 
-        H, W = frame.shape[:2]
+        H, W = frame_shape[:2]
         _, _, iod = L.face_axes(lm)
         if iod < 4:
-            return frame
+            return None
         poly = region_polygon(lm)
         x0, y0 = np.floor(poly.min(axis=0)).astype(int)
         x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 1
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+        x0, y0, x1, y1 = int(max(x0, 0)), int(max(y0, 0)), int(min(x1, W)), int(min(y1, H))
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return frame
+            return None
         origin = np.array([x0, y0], np.float64)
-        crop = frame[y0:y1, x0:x1]
         target = np.asarray(target, np.float64)
-
         src_shape = lm[S.SHAPE_POINTS].astype(np.float64)
         dst_shape = S.to_image(target, lm)
-        warped = self._warp(crop, lm, src_shape, dst_shape, poly, (x0, y0, x1, y1), iod)
+        map_x, map_y = self._warp_map(lm, src_shape, dst_shape, poly, (x0, y0, x1, y1), iod)
+        h, w = y1 - y0, x1 - x0
+        paste = cavity = None
         if entry >= 0 and self.index is not None:
-            warped = self._paste(warped, entry, target, lm, origin)
+            paste = self._paste_plan(entry, target, lm, origin, (h, w))
         else:
-            warped = self._cavity(warped, lm, dst_shape - origin, target, iod)
-
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cavity = self._cavity_plan(lm, dst_shape - origin, target, iod, (h, w))
+        mask = np.zeros((h, w), np.uint8)
         cv2.fillPoly(mask, [np.round(cv2.convexHull((poly - origin).astype(np.float32))).astype(np.int32)], 255)
         k = max(3, int(0.12 * iod) | 1)
         alpha = cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32) * np.float32(1 / 255)
         alpha[mask == 0] = 0.0  # never touch pixels outside the region
+        return Plan((x0, y0, x1, y1), map_x, map_y, alpha, paste, cavity)
+
+    def apply(self, frame: np.ndarray, plan: Plan | None) -> np.ndarray:
+        """The pixels: the crop warped, the mouth pasted (colour gain carried across frames)
+        or the cavity darkened, blended into a copy of the frame."""
+        import cv2
+
+        if plan is None:
+            return frame
+        x0, y0, x1, y1 = plan.box
+        crop = frame[y0:y1, x0:x1]
+        warped = cv2.remap(crop, plan.map_x, plan.map_y, interpolation=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        if plan.paste is not None:
+            self._paste_apply(warped, plan.paste)
+        elif plan.cavity is not None:
+            out = warped.astype(np.float32)
+            out += plan.cavity * (self.cavity_colour[None, None, :] - out)
+            warped = np.clip(out, 0, 255).astype(np.uint8)
         out = frame.copy()
-        out[y0:y1, x0:x1] = _blend(warped, crop, alpha)
+        out[y0:y1, x0:x1] = _blend(warped, crop, plan.alpha)
         return out
 
     @staticmethod
-    def _warp(crop, lm, src_shape, dst_shape, poly, box, iod):
-        """The crop with its lips and jaw moved from src_shape to dst_shape (P, 2) px."""
-        import cv2
-
+    def _warp_map(lm, src_shape, dst_shape, poly, box, iod):
+        """The backward map moving the crop's lips and jaw from src_shape to dst_shape (P, 2) px."""
         x0, y0, x1, y1 = box
         lower_lip = dst_shape[S.INNER_LOWER_MID].mean(0) - src_shape[S.INNER_LOWER_MID].mean(0)
         follow_src = lm[list(CHIN_FOLLOW)].astype(np.float64)
@@ -205,12 +243,11 @@ class ShapeRenderer:
         # points outside the crop add nothing but ill-conditioning
         keep = ((dst_all[:, 0] >= x0 - 2) & (dst_all[:, 0] <= x1 + 1)
                 & (dst_all[:, 1] >= y0 - 2) & (dst_all[:, 1] <= y1 + 1))
-        map_x, map_y = dense_backward_map(dst_all[keep], src_all[keep], box, scale=iod)
-        return cv2.remap(crop, map_x, map_y, interpolation=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        return dense_backward_map(dst_all[keep], src_all[keep], box, scale=iod)
 
-    def _paste(self, warped, entry, target, lm, origin):
-        """Blend index entry `entry`, warped from its own shape to `target`, into the crop."""
+    def _paste_plan(self, entry, target, lm, origin, crop_hw):
+        """Index entry `entry` warped from its own shape to `target` and placed on the crop:
+        (bx0, by0, bx1, by1, texture, alpha, ring) or None when it lands off the crop."""
         import cv2
 
         idx = self.index
@@ -244,42 +281,43 @@ class ShapeRenderer:
         # rectangle the patch lands on is touched
         A = MI.patch_affine(lm)
         A[:, 2] -= origin
-        h, w = warped.shape[:2]
+        h, w = crop_hw
         corners = np.array([[0, 0, 1], [pw, 0, 1], [0, ph, 1], [pw, ph, 1]], np.float64) @ A.T
         bx0, by0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
         bx1, by1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
         if bx1 - bx0 < 2 or by1 - by0 < 2:
-            return warped
+            return None
         A[:, 2] -= (bx0, by0)
         size = (int(bx1 - bx0), int(by1 - by0))
         tex_c = cv2.warpAffine(tex, A, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         a = cv2.warpAffine(m, A, size, flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32) * np.float32(1 / 255)
         r = cv2.warpAffine(ring, A, size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
-        out = warped.copy()
-        sub = out[by0:by1, bx0:bx1]
+        return int(bx0), int(by0), int(bx1), int(by1), tex_c, a, r
+
+    def _paste_apply(self, warped, paste) -> None:
+        """Blend the planned mouth into the warped crop, in place, colour-matched on its ring."""
+        import cv2
+
+        bx0, by0, bx1, by1, tex_c, a, r = paste
+        sub = warped[by0:by1, bx0:bx1]
         if r.sum() >= 10:
             gain = np.clip(sub[r].mean(0) / np.maximum(tex_c[r].mean(0), 1.0), 0.7, 1.4)
             self._gain = gain if self._gain is None else 0.7 * self._gain + 0.3 * gain
         if self._gain is not None:  # colour-matched: per-channel gain, rounded and saturated
             tex_c = cv2.multiply(tex_c, (*(float(x) for x in self._gain), 0.0), dtype=cv2.CV_8U)
-        out[by0:by1, bx0:bx1] = _blend(tex_c, sub, a)
-        return out
+        warped[by0:by1, bx0:bx1] = _blend(tex_c, sub, a)
 
-    def _cavity(self, warped, lm, dst_crop, target, iod):
-        """No template mouth fits: darken the inner mouth where the target opens wider than
-        the frame's own lips (the warp stretched lip colour into the gap)."""
+    def _cavity_plan(self, lm, dst_crop, target, iod, crop_hw):
+        """No template mouth fits: where the target opens wider than the frame's own lips (the
+        warp stretched lip colour into the gap), the weight (h, w, 1) of a dark inner mouth."""
         import cv2
 
         own = float(S.opening(S.to_face(lm[None])[0]))
         target_gap = float(S.opening(target[None])[0])
         fill = np.clip((target_gap - own) / max(target_gap, 1e-6), 0.0, 1.0) if target_gap > 0.015 else 0.0
         if fill <= 0.02:
-            return warped
-        h, w = warped.shape[:2]
-        mask = np.zeros((h, w), np.uint8)
+            return None
+        mask = np.zeros(crop_hw, np.uint8)
         cv2.fillPoly(mask, [np.round(S.inner_polygon(dst_crop)).astype(np.int32)], 255)
         k = max(3, int(0.04 * iod) | 1)
-        a = cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32)[..., None] / 255.0 * fill
-        out = warped.astype(np.float32)
-        out += a * (self.cavity_colour[None, None, :] - out)
-        return np.clip(out, 0, 255).astype(np.uint8)
+        return cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32)[..., None] / 255.0 * fill

@@ -35,7 +35,7 @@ def x264_preset() -> str:
 
 
 def pipeline(n: int, fetch: Callable, process: Callable, write: Callable) -> dict[str, float]:
-    """Run fetch(j) -> (i, frame) in a decode thread, process(j, i, frame) -> frame in the
+    """Run fetch(j) -> (i, item) in a decode thread, process(j, i, item) -> frame in the
     calling thread and write(frame) in an encode thread, for j in range(n), in order, with
     bounded queues between them (PyAV, cv2 and numpy release the GIL, so the stages overlap).
     An exception in any stage stops the others and is raised here; so is one from process
@@ -160,7 +160,12 @@ class Engine:
 
     # -- to implement -------------------------------------------------------------------
     def frame_renderer(self, template, audio, fps: float, n_frames: int):
-        """A callable (frame, template_index, output_index) -> frame for face frames."""
+        """A callable (frame, template_index, output_index) -> frame for face frames.
+
+        It may also have a method plan(template_index, output_index) -> geometry: then the
+        pipeline calls plan in the decode thread, ahead of the frame's turn, and the callable
+        as (frame, template_index, output_index, geometry) in frame order, so the work that
+        needs no pixels overlaps the pixel work of earlier frames."""
         raise NotImplementedError
 
     # -- the pipeline -------------------------------------------------------------------
@@ -208,22 +213,30 @@ class Engine:
         prev_crop: np.ndarray | None = None
         faces = 0
 
+        planner = getattr(per_frame, "plan", None)
+
+        def has_face(i: int) -> bool:
+            return i < template.n_frames and bool(template.has_face[i])
+
         def fetch(j: int):
             i = int(idx[j])
             try:
-                return i, frames.get(i)
+                frame = frames.get(i)
             except IndexError:  # the stream ended early: hold its last frame
-                return min(i, len(frames) - 1), frames.get(len(frames) - 1)
+                i = min(i, len(frames) - 1)
+                frame = frames.get(len(frames) - 1)
+            return i, (frame, planner(i, j) if planner is not None and has_face(i) else None)
 
-        def process(j: int, i: int, frame: np.ndarray) -> np.ndarray:
+        def process(j: int, i: int, item) -> np.ndarray:
             nonlocal prev_crop, faces
+            frame, plan = item
             if j % BATCH == 0:
                 check()
                 report(j / n_out, "rendering")
-            if i >= template.n_frames or not template.has_face[i]:
+            if not has_face(i):
                 prev_crop = None   # no face: the frame passes through untouched
                 return frame
-            frame = per_frame(frame, i, j)
+            frame = per_frame(frame, i, j, plan) if planner is not None else per_frame(frame, i, j)
             faces += 1
             crop = _sync_crop(frame, template.landmarks[i])
             motion[j] = float(np.abs(crop - prev_crop).mean()) if prev_crop is not None else 0.0

@@ -93,14 +93,21 @@ class DefaultEngine(Engine):
         if self.texture and template.mouth_index is not None:
             entries, _ = template.mouth_index.select(coeffs, model.basis.scale)
         renderer = ShapeRenderer(template)
+        frame_shape = (template.height_px, template.width_px)
 
-        def per_frame(frame, i, j):
-            # The target is the frame's own shape with its speech coefficients replaced: what
-            # the basis does not describe (a turned or tilted head, this frame's asymmetry)
-            # stays as it is, so a turned head is not pulled towards the frontal mean shape.
-            lm = template.landmarks[i]
-            own = target_shape(lm)
-            delta = ((coeffs[j] - model.basis.encode(own[None], mean)[0]) @ components).reshape(-1, 2)
-            return renderer(frame, lm, own + speech_only(delta), int(entries[j]))
+        class PerFrame:
+            @staticmethod
+            def plan(i: int, j: int):
+                # The target is the frame's own shape with its speech coefficients replaced:
+                # what the basis does not describe (a turned or tilted head, this frame's
+                # asymmetry) stays as it is, so a turned head is not pulled towards the
+                # frontal mean shape.
+                lm = template.landmarks[i]
+                own = target_shape(lm)
+                delta = ((coeffs[j] - model.basis.encode(own[None], mean)[0]) @ components).reshape(-1, 2)
+                return renderer.plan(lm, own + speech_only(delta), int(entries[j]), frame_shape)
 
-        return per_frame
+            def __call__(self, frame, i: int, j: int, plan=None):
+                return renderer.apply(frame, self.plan(i, j) if plan is None else plan)
+
+        return PerFrame()
