@@ -1,0 +1,174 @@
+"""Jobs (batches): one audio on N templates; the job's status derived from its renders."""
+from __future__ import annotations
+
+import os
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import quotas
+from accounts.access import team_scoped
+from accounts.models import Team
+from config.storage import media_store_file
+from jobs import progress
+from jobs.models import Job, Render, Template, job_audio_to, team_media_dir
+from jobs.selectors import PRIORITY_RANK
+from jobs.services.common import _authorize, _media_discard, _media_path, job_finished
+from jobs.services.dispatch import renders_dispatch
+from jobs.services.intake import AUDIO_EXTENSIONS, _extension, _human_seconds, _media_limit_message, _move_upload, _sha256
+
+
+def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "default", title: str = "",
+               webhook_url: str = "") -> Job:
+    """One audio on N templates: Job + Renders + render-seconds reservation in one transaction;
+    renders go to the queues when it commits."""
+    from lipsync.constants import SAMPLE_RATE
+    from lipsync.errors import SilentAudioError, UndecodableMediaError
+    from lipsync.media import MediaLimitError, decode_audio, is_silent
+    from lipsync.probing import probe
+
+    _authorize(team=team, user=user, action="job.create")
+    if priority not in PRIORITY_RANK:
+        raise ValidationError(_("Unknown priority."), code="priority")
+    ceiling = team.plan("priority_ceiling")
+    if not quotas.plan_priority_allowed(team=team, priority=priority):
+        raise ValidationError(_("Your plan allows priority up to “%(ceiling)s”.") % {"ceiling": ceiling}, code="priority")
+    ids = []
+    for raw in template_ids or ():
+        try:
+            ids.append(uuid.UUID(str(raw)))
+        except ValueError:
+            raise ValidationError(_("One or more templates were not found."), code="template")
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise ValidationError(_("Choose at least one template."), code="template")
+    templates = list(team_scoped(Template, actor=team).filter(pk__in=ids))
+    if len(templates) != len(ids):
+        raise ValidationError(_("One or more templates were not found."), code="template")
+    unusable = [t.name for t in templates if t.prep_status == Template.Prep.FAILED]
+    if unusable:
+        # The rule lives here, not only in the portal's picker, so the API obeys it too.
+        raise ValidationError(_("These templates cannot be used: %(names)s (no face was found when they were prepared).")
+                              % {"names": ", ".join(unusable)}, code="template")
+    templates.sort(key=lambda t: ids.index(t.pk))
+
+    filename = os.path.basename(audio_file.name or "audio.wav")
+    size = int(audio_file.size or 0)
+    if size == 0:
+        raise ValidationError(_("The audio file is empty."), code="empty")
+    max_bytes = quotas.upload_max_bytes(team=team, kind="audio")
+    if size > max_bytes:
+        raise ValidationError(_("The audio file is larger than %(max)s.") % {"max": quotas.format_bytes(max_bytes)}, code="too_large")
+    if _extension(filename) not in AUDIO_EXTENSIONS:
+        raise ValidationError(_("Upload an audio file (WAV, MP3, M4A, AAC, FLAC, OGG or Opus)."), code="extension")
+    quotas.storage_check(team=team, incoming_bytes=size)
+
+    job = Job(id=uuid.uuid4(), team=team, created_by=user, title=title.strip()[:200], priority=priority,
+              webhook_url=webhook_url or "", audio_filename=filename[:255], audio_size_bytes=size)
+    relative = job_audio_to(job, filename)
+    folder = os.path.dirname(relative)
+    try:
+        _move_upload(audio_file, _media_path(relative))
+        max_seconds = float(team.plan("audio_max_seconds"))
+        try:
+            info = probe(_media_path(relative), max_pixels=settings.TEMPLATE_MAX_PIXELS,
+                         time_budget=settings.UPLOAD_INSPECT_SECONDS)
+            if not info.has_audio:
+                raise ValidationError(_("The file has no audio track."), code="no_audio")
+            # Header checks first, then at most max_seconds of samples are decoded.
+            samples = decode_audio(_media_path(relative), max_seconds=max_seconds)
+        except MediaLimitError as e:
+            raise _media_limit_message(e)
+        except UndecodableMediaError:
+            raise ValidationError(_("This file is not audio we can read: it may be corrupt or truncated."), code="undecodable")
+        except SilentAudioError:  # an audio stream that holds no samples at all
+            raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
+        duration = len(samples) / SAMPLE_RATE
+        if is_silent(samples):  # the engine's one silence rule (too short counts as silent)
+            raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
+        del samples
+        if duration > max_seconds:
+            raise ValidationError(
+                _("The audio is %(length)s long; your team's limit is %(max)s.")
+                % {"length": _human_seconds(duration), "max": _human_seconds(max_seconds)}, code="too_long")
+        job.audio_sha256 = _sha256(_media_path(relative))
+        job.audio.name = media_store_file(local_path=_media_path(relative), name=relative)
+        job.audio_duration = duration
+        job.audio_info = {"codec": info.audio_codec, "sample_rate": info.audio_sample_rate,
+                          "channels": info.audio_channels, "format": info.format_name}
+        with transaction.atomic():
+            job.save(force_insert=True)
+            quotas.storage_charge(team=team, nbytes=size, reason="job_audio", job=job)
+            quotas.render_seconds_reserve(team=team, seconds=duration * len(templates), job=job)
+            Render.objects.bulk_create([
+                Render(job=job, team=team, template=t, template_name=t.name, reserved_seconds=duration,
+                       queue_name=priority, log_path=_render_log_relative(job, rid), id=rid)
+                for t, rid in ((t, uuid.uuid4()) for t in templates)
+            ])
+            # robust: see template_upload; waiting renders are dispatched again by the sweep.
+            transaction.on_commit(lambda: renders_dispatch(team=team), robust=True)
+    except BaseException:
+        _media_discard(folder)
+        raise
+    return job
+
+
+def _render_dir_relative(job) -> str:
+    return f"{team_media_dir(job.team_id)}/jobs/{job.id}/renders"
+
+
+def _render_log_relative(job, render_id) -> str:
+    return f"{_render_dir_relative(job)}/{render_id}.log"
+
+
+def job_status_refresh(*, job: Job) -> Job:
+    """Derive the job's status from its renders (the one place it is decided)."""
+    statuses = list(Render.objects.filter(job=job).values_list("status", flat=True))
+    now = timezone.now()
+    fields = {}
+    if statuses and all(s in Render.FINAL for s in statuses):
+        done = sum(s in ("done", "expired") for s in statuses)
+        if done == len(statuses) or (done and "failed" not in statuses):  # cancelled on purpose is no failure
+            status = Job.Status.DONE
+        elif done:
+            status = Job.Status.PARTIAL
+        elif "failed" in statuses:
+            status = Job.Status.FAILED
+        else:
+            status = Job.Status.CANCELLED
+        fields["finished"] = job.finished or now
+    else:
+        started = any(s in Render.ACTIVE or s in Render.FINAL for s in statuses)
+        status = Job.Status.RUNNING if started else Job.Status.QUEUED
+        fields["finished"] = None
+        if started and not job.started:
+            fields["started"] = now
+    fields["status"] = status
+    changed = {k: v for k, v in fields.items() if getattr(job, k) != v}
+    if changed:
+        # Conditional on the status not already being the new one: of two workers ending a
+        # batch's last renders at once, only one sees its update land and sends job_finished.
+        landed = Job.objects.filter(pk=job.pk).exclude(status=status).update(**changed) if "status" in changed \
+            else Job.objects.filter(pk=job.pk).update(**changed)
+        for k, v in changed.items():
+            setattr(job, k, v)
+        if landed:
+            progress.job_publish(job)
+            if "status" in changed and status in Job.FINAL:
+                transaction.on_commit(lambda: job_finished.send_robust(sender=Job, job=job))
+    return job
+
+
+def job_cancel(*, job: Job, user) -> Job:
+    from jobs.services.renders import render_cancel
+
+    _authorize(team=job.team, user=user, action="job.cancel")
+    for render in job.renders.exclude(status__in=Render.FINAL):
+        render_cancel(render=render, user=None)
+    job.refresh_from_db()
+    return job
+
