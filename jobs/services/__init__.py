@@ -42,6 +42,7 @@ from jobs.services.renders import (
     render_retry,
     render_retry_pending,
     render_start,
+    render_transition,
     renders_recover_abandoned,
 )
 from jobs.services.templates import (
@@ -58,7 +59,7 @@ __all__ = [
     "audio_analysis_get", "audio_analysis_path",
     "job_cancel", "job_create", "job_finished", "job_status_refresh",
     "render_cancel", "render_enqueue", "render_execute", "render_fail", "render_finish", "render_finished",
-    "render_mark_cancelled", "render_requeue", "render_retry", "render_retry_pending", "render_start",
+    "render_mark_cancelled", "render_requeue", "render_retry", "render_retry_pending", "render_start", "render_transition",
     "render_timeout", "renders_dispatch", "renders_recover_abandoned",
     "template_delete", "template_prepare", "template_prepare_enqueue", "template_update", "template_upload",
 ]

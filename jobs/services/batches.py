@@ -17,6 +17,7 @@ from config.storage import media_store_file
 from jobs import progress
 from jobs.models import Job, Render, Template, job_audio_to, team_media_dir
 from jobs.selectors import PRIORITY_RANK
+from jobs.services import renders as render_services  # job_cancel: through the render state machine
 from jobs.services.common import _authorize, _media_discard, _media_path, job_finished
 from jobs.services.dispatch import renders_dispatch
 from jobs.services.intake import AUDIO_EXTENSIONS, _extension, _human_seconds, _media_limit_message, _move_upload, _sha256
@@ -164,11 +165,16 @@ def job_status_refresh(*, job: Job) -> Job:
 
 
 def job_cancel(*, job: Job, user) -> Job:
-    from jobs.services.renders import render_cancel
-
+    """Every unfinished render of the batch at once: the queued ones are cancelled in one
+    conditional update (each settled, published and taken out of RQ by the state machine), the
+    running ones see their cancel flag at their next frame batch."""
     _authorize(team=job.team, user=user, action="job.cancel")
-    for render in job.renders.exclude(status__in=Render.FINAL):
-        render_cancel(render=render, user=None)
+    unfinished = job.renders.exclude(status__in=Render.FINAL)
+    progress.cancel_flags_set(list(unfinished.values_list("pk", flat=True)))
+    render_services.render_transition(renders=unfinished, to=Render.Status.CANCELLED, from_=Render.Status.QUEUED,
+                                      stage="", finished=timezone.now())
+    if render_services.render_mark_cancelling(renders=job.renders.all()):
+        for render in job.renders.filter(status__in=Render.ACTIVE).select_related("job"):
+            progress.render_publish(render)
     job.refresh_from_db()
     return job
-
