@@ -1,10 +1,8 @@
 """Jobs (batches): one audio on N templates; the job's status derived from its renders."""
 from __future__ import annotations
 
-import os
 import uuid
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,20 +16,15 @@ from jobs import progress
 from jobs.models import Job, Render, Template, job_audio_to, team_media_dir
 from jobs.selectors import PRIORITY_RANK
 from jobs.services import renders as render_services  # job_cancel: through the render state machine
-from jobs.services.common import _authorize, _media_discard, _media_path, job_finished
+from jobs.services.common import _authorize, job_finished
 from jobs.services.dispatch import renders_dispatch
-from jobs.services.intake import AUDIO_EXTENSIONS, _extension, _human_seconds, _media_limit_message, _move_upload, _sha256
+from jobs.services.intake import upload_intake
 
 
 def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "default", title: str = "",
                webhook_url: str = "") -> Job:
     """One audio on N templates: Job + Renders + render-seconds reservation in one transaction;
     renders go to the queues when it commits."""
-    from lipsync.constants import SAMPLE_RATE
-    from lipsync.errors import SilentAudioError, UndecodableMediaError
-    from lipsync.media import MediaLimitError, decode_audio, is_silent
-    from lipsync.probing import probe
-
     _authorize(team=team, user=user, action="job.create")
     if priority not in PRIORITY_RANK:
         raise ValidationError(_("Unknown priority."), code="priority")
@@ -42,8 +35,8 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     for raw in template_ids or ():
         try:
             ids.append(uuid.UUID(str(raw)))
-        except ValueError:
-            raise ValidationError(_("One or more templates were not found."), code="template")
+        except ValueError as e:
+            raise ValidationError(_("One or more templates were not found."), code="template") from e
     ids = list(dict.fromkeys(ids))
     if not ids:
         raise ValidationError(_("Choose at least one template."), code="template")
@@ -57,53 +50,19 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
                               % {"names": ", ".join(unusable)}, code="template")
     templates.sort(key=lambda t: ids.index(t.pk))
 
-    filename = os.path.basename(audio_file.name or "audio.wav")
-    size = int(audio_file.size or 0)
-    if size == 0:
-        raise ValidationError(_("The audio file is empty."), code="empty")
-    max_bytes = quotas.upload_max_bytes(team=team, kind="audio")
-    if size > max_bytes:
-        raise ValidationError(_("The audio file is larger than %(max)s.") % {"max": quotas.format_bytes(max_bytes)}, code="too_large")
-    if _extension(filename) not in AUDIO_EXTENSIONS:
-        raise ValidationError(_("Upload an audio file (WAV, MP3, M4A, AAC, FLAC, OGG or Opus)."), code="extension")
-    quotas.storage_check(team=team, incoming_bytes=size)
-
     job = Job(id=uuid.uuid4(), team=team, created_by=user, title=title.strip()[:200], priority=priority,
-              webhook_url=webhook_url or "", audio_filename=filename[:255], audio_size_bytes=size)
-    relative = job_audio_to(job, filename)
-    folder = os.path.dirname(relative)
-    try:
-        _move_upload(audio_file, _media_path(relative))
-        max_seconds = float(team.plan("audio_max_seconds"))
-        try:
-            info = probe(_media_path(relative), max_pixels=settings.TEMPLATE_MAX_PIXELS,
-                         time_budget=settings.UPLOAD_INSPECT_SECONDS)
-            if not info.has_audio:
-                raise ValidationError(_("The file has no audio track."), code="no_audio")
-            # Header checks first, then at most max_seconds of samples are decoded.
-            samples = decode_audio(_media_path(relative), max_seconds=max_seconds)
-        except MediaLimitError as e:
-            raise _media_limit_message(e)
-        except UndecodableMediaError:
-            raise ValidationError(_("This file is not audio we can read: it may be corrupt or truncated."), code="undecodable")
-        except SilentAudioError:  # an audio stream that holds no samples at all
-            raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
-        duration = len(samples) / SAMPLE_RATE
-        if is_silent(samples):  # the engine's one silence rule (too short counts as silent)
-            raise ValidationError(_("The audio is empty or silent, so there is no speech to lip-sync."), code="silent")
-        del samples
-        if duration > max_seconds:
-            raise ValidationError(
-                _("The audio is %(length)s long; your team's limit is %(max)s.")
-                % {"length": _human_seconds(duration), "max": _human_seconds(max_seconds)}, code="too_long")
-        job.audio_sha256 = _sha256(_media_path(relative))
-        job.audio.name = media_store_file(local_path=_media_path(relative), name=relative)
+              webhook_url=webhook_url or "")
+    with upload_intake(team=team, uploaded_file=audio_file, kind="audio",
+                       relative_for=lambda filename: job_audio_to(job, filename)) as upload:
+        info, duration = upload.info, upload.duration
+        job.audio_filename, job.audio_size_bytes, job.audio_sha256 = upload.filename[:255], upload.size, upload.sha256
+        job.audio.name = media_store_file(local_path=upload.path, name=upload.relative)
         job.audio_duration = duration
         job.audio_info = {"codec": info.audio_codec, "sample_rate": info.audio_sample_rate,
                           "channels": info.audio_channels, "format": info.format_name}
         with transaction.atomic():
             job.save(force_insert=True)
-            quotas.storage_charge(team=team, nbytes=size, reason="job_audio", job=job)
+            quotas.storage_charge(team=team, nbytes=upload.size, reason="job_audio", job=job)
             quotas.render_seconds_reserve(team=team, seconds=duration * len(templates), job=job)
             Render.objects.bulk_create([
                 Render(job=job, team=team, template=t, template_name=t.name, reserved_seconds=duration,
@@ -112,9 +71,6 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
             ])
             # robust: see template_upload; waiting renders are dispatched again by the sweep.
             transaction.on_commit(lambda: renders_dispatch(team=team), robust=True)
-    except BaseException:
-        _media_discard(folder)
-        raise
     return job
 
 

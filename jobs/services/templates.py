@@ -17,16 +17,7 @@ from config.storage import media_local_path, media_store_file
 from jobs.models import Template, template_poster_to, template_upload_to
 from jobs.services.common import _authorize, _error_message, _media_discard, _media_path
 from jobs.services.dispatch import template_prepare_enqueue
-from jobs.services.intake import (
-    TEMPLATE_EXTENSIONS,
-    _extension,
-    _human_seconds,
-    _media_limit_message,
-    _move_upload,
-    _sha256,
-    _tail_decodes,
-    _too_slow,
-)
+from jobs.services.intake import upload_intake
 
 log = logging.getLogger(__name__)
 
@@ -44,60 +35,32 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=(),
     """Store, probe and register a presenter video; then queue its preparation.
 
     Raises ValidationError (with a message for people) or QuotaExceeded; a rejected upload
-    leaves no file behind.
+    leaves no file behind (services.intake).
     """
     import time
 
-    from lipsync.errors import UndecodableMediaError
-    from lipsync.media import MediaLimitError
-    from lipsync.probing import probe, write_poster
+    from lipsync.probing import write_poster
 
     _authorize(team=team, user=user, action="template.upload")
-    filename = os.path.basename(uploaded_file.name or "video.mp4")
-    size = int(uploaded_file.size or 0)
-    if size == 0:
-        raise ValidationError(_("The file is empty."), code="empty")
-    max_bytes = quotas.upload_max_bytes(team=team, kind="template")
-    if size > max_bytes:
-        raise ValidationError(
-            _("The file is %(size)s; the largest video your team may upload is %(max)s.")
-            % {"size": quotas.format_bytes(size), "max": quotas.format_bytes(max_bytes)}, code="too_large")
-    if _extension(filename) not in TEMPLATE_EXTENSIONS:
-        raise ValidationError(_("Upload a video file (MP4, MOV, MKV, WebM or AVI)."), code="extension")
-    quotas.storage_check(team=team, incoming_bytes=size)
+    template = Template(id=uuid.uuid4(), team=team, uploaded_by=user, tags=_clean_tags(tags))
 
-    template = Template(
-        id=uuid.uuid4(), team=team, uploaded_by=user, name=(name or Path(filename).stem)[:200],
-        tags=_clean_tags(tags), original_filename=filename[:255], size_bytes=size,
-    )
-    relative = template_upload_to(template, filename)
-    folder = os.path.dirname(relative)
-    try:
-        _move_upload(uploaded_file, _media_path(relative))
-        template.sha256 = _sha256(_media_path(relative))
-        duplicate = Template.objects.filter(team=team, sha256=template.sha256).first()
+    def refuse_duplicate(sha256: str) -> None:
+        duplicate = Template.objects.filter(team=team, sha256=sha256).first()
         if duplicate is not None and not allow_duplicate:
             raise DuplicateTemplate(duplicate)
-        # One time budget for everything the web process decodes of this upload; the stream
-        # header's size is checked before any frame is decoded.
-        deadline = time.monotonic() + settings.UPLOAD_INSPECT_SECONDS
-        try:
-            info = probe(_media_path(relative), max_pixels=settings.TEMPLATE_MAX_PIXELS,
-                         time_budget=settings.UPLOAD_INSPECT_SECONDS)
-        except MediaLimitError as e:
-            raise _media_limit_message(e)
-        except UndecodableMediaError:
-            raise ValidationError(
-                _("This file is not a video we can read: it may be corrupt, truncated or not a video at all."),
-                code="undecodable")
-        _template_validate(team=team, info=info, path=_media_path(relative), deadline=deadline)
+
+    with upload_intake(team=team, uploaded_file=uploaded_file, kind="template", on_hashed=refuse_duplicate,
+                       relative_for=lambda filename: template_upload_to(template, filename)) as upload:
+        info = upload.info
         poster = template_poster_to(template, "poster.jpg")
-        try:
-            write_poster(_media_path(relative), _media_path(poster), max_pixels=settings.TEMPLATE_MAX_PIXELS,
-                         time_budget=max(0.5, deadline - time.monotonic()))
-        except Exception:
-            raise ValidationError(_("The video could not be decoded: it may be corrupt or truncated."), code="undecodable")
-        template.file.name = media_store_file(local_path=_media_path(relative), name=relative)
+        try:  # the probe's MediaInfo is passed on: the poster does not probe the file again
+            write_poster(upload.path, _media_path(poster), max_pixels=settings.TEMPLATE_MAX_PIXELS, info=info,
+                         time_budget=max(0.5, upload.deadline - time.monotonic()))
+        except Exception as e:
+            raise ValidationError(_("The video could not be decoded: it may be corrupt or truncated."), code="undecodable") from e
+        template.name = (name or Path(upload.filename).stem)[:200]
+        template.original_filename, template.size_bytes, template.sha256 = upload.filename[:255], upload.size, upload.sha256
+        template.file.name = media_store_file(local_path=upload.path, name=upload.relative)
         template.poster.name = media_store_file(local_path=_media_path(poster), name=poster)
         template.duration, template.fps, template.variable_frame_rate = info.duration, info.fps, info.variable_frame_rate
         template.width, template.height, template.rotation = info.width, info.height, info.rotation
@@ -105,35 +68,11 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=(),
         template.has_audio, template.container = info.has_audio, (info.format_name or "")[:60]
         with transaction.atomic():
             template.save(force_insert=True)
-            quotas.storage_charge(team=team, nbytes=size, reason="template_upload")
+            quotas.storage_charge(team=team, nbytes=upload.size, reason="template_upload")
             # robust: a queueing failure after the commit is logged, never discards the saved
             # file (a pending template is enqueued again by renders_recover_abandoned).
             transaction.on_commit(lambda: template_prepare_enqueue(template=template), robust=True)
-    except BaseException:
-        _media_discard(folder)
-        raise
     return template
-
-
-def _template_validate(*, team: Team, info, path: Path, deadline: float) -> None:
-    if not info.has_video:
-        raise ValidationError(_("The file has no video stream."), code="no_video")
-    if info.duration <= 0 or info.frame_count <= 0:
-        raise ValidationError(_("The video has zero length."), code="zero_length")
-    max_seconds = float(team.plan("template_max_seconds"))
-    if info.duration > max_seconds:
-        raise ValidationError(
-            _("The video is %(length)s long; your team's limit is %(max)s.")
-            % {"length": _human_seconds(info.duration), "max": _human_seconds(max_seconds)}, code="too_long")
-    if info.width * info.height > settings.TEMPLATE_MAX_PIXELS:
-        raise ValidationError(
-            _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
-            % {"w": info.width, "h": info.height, "max": f"{settings.TEMPLATE_MAX_PIXELS:,}"}, code="too_big")
-    tail = _tail_decodes(path, info.duration, deadline=deadline)
-    if tail is None:
-        raise _too_slow()
-    if not tail:
-        raise ValidationError(_("The video is truncated or corrupt: its end cannot be decoded."), code="truncated")
 
 
 def _clean_tags(tags) -> list[str]:
