@@ -15,7 +15,7 @@ The engine (lipsync) is imported lazily: torch/mediapipe must not load at Django
 `from jobs import services; services.job_create(...)` is the way in; the names below are the
 package's public surface.
 """
-from jobs.services.batches import job_cancel, job_create, job_status_refresh
+from jobs.services.batches import job_cancel, job_create, job_retry, job_status_refresh
 from jobs.services.common import job_finished, render_finished
 from jobs.services.dispatch import (
     PREP_FN,
@@ -57,7 +57,7 @@ __all__ = [
     "AUDIO_ANALYSES_KEY", "AUDIO_EXTENSIONS", "PREP_FN", "RENDER_FN", "TEMPLATE_EXTENSIONS",
     "DuplicateTemplate", "TeamLogFormatter",
     "audio_analysis_get", "audio_analysis_path",
-    "job_cancel", "job_create", "job_finished", "job_status_refresh",
+    "job_cancel", "job_create", "job_finished", "job_retry", "job_status_refresh",
     "render_cancel", "render_enqueue", "render_execute", "render_fail", "render_finish", "render_finished",
     "render_mark_cancelled", "render_requeue", "render_retry", "render_retry_pending", "render_start", "render_transition",
     "render_timeout", "renders_dispatch", "renders_recover_abandoned",

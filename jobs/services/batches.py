@@ -15,7 +15,7 @@ from config.storage import media_store_file
 from jobs import progress
 from jobs.models import Job, Render, Template, job_audio_to, team_media_dir
 from jobs.selectors import PRIORITY_RANK
-from jobs.services import renders as render_services  # job_cancel: through the render state machine
+from jobs.services import renders as render_services  # job_cancel, job_retry: through the render state machine
 from jobs.services.common import _authorize, job_finished
 from jobs.services.dispatch import renders_dispatch
 from jobs.services.intake import upload_intake
@@ -132,5 +132,19 @@ def job_cancel(*, job: Job, user) -> Job:
     if render_services.render_mark_cancelling(renders=job.renders.all()):
         for render in job.renders.filter(status__in=Render.ACTIVE).select_related("job"):
             progress.render_publish(render)
+    job.refresh_from_db()
+    return job
+
+
+def job_retry(*, job: Job, user) -> Job:
+    """Every failed or cancelled render of the batch again, all or nothing: a quota refusal
+    halfway queues none of them. Nothing to retry is a ValidationError (code "nothing_to_retry")."""
+    _authorize(team=job.team, user=user, action="job.retry")
+    retryable = list(job.renders.filter(status__in=(Render.Status.FAILED, Render.Status.CANCELLED)).select_related("job", "team"))
+    if not retryable:
+        raise ValidationError(_("Nothing to retry: no render of this job failed or was cancelled."), code="nothing_to_retry")
+    with transaction.atomic():
+        for render in retryable:
+            render_services.render_retry(render=render, user=None)  # the role was checked once, above
     job.refresh_from_db()
     return job
