@@ -95,8 +95,8 @@ def render_transition(*, to: str, render: Render | None = None, render_id=None, 
                             .select_for_update().values_list("pk", "status"))
             if not previous:
                 return []
-            Render.objects.filter(pk__in=previous, status__in=allowed).update(**values)
-            moved = list(Render.objects.filter(pk__in=previous).select_related("job", "team"))
+            Render.objects.filter(pk__in=list(previous), status__in=allowed).update(**values)
+            moved = list(Render.objects.filter(pk__in=list(previous)).select_related("job", "team"))
         if to in SETTLED:
             for r in moved:
                 quotas.render_seconds_settle(render=r, actual_seconds=settle_seconds if to == S.DONE else 0.0)

@@ -124,3 +124,25 @@ def test_no_code_but_the_state_machine_writes_render_status():
     writes = [w for p in files for w in _render_status_writes(p)]
     # ProgressReporter mirrors a landed transition on its in-memory copy; render_transition does it for refresh=False.
     assert writes == [], "Render.status written outside jobs.services.renders.render_transition:\n" + "\n".join(writes)
+
+
+def test_job_retry_is_all_or_nothing(cast, batch):
+    from django.core.exceptions import ValidationError
+
+    from accounts.quotas import QuotaExceeded
+
+    job, renders = batch
+    with pytest.raises(ValidationError) as nothing:
+        services.job_retry(job=job, user=cast.alice)
+    assert nothing.value.code == "nothing_to_retry"
+    services.job_cancel(job=job, user=cast.alice)  # all three cancelled, their 12 s given back
+    # Room for one more render of 4 s, not for three: none of them is queued again.
+    cast.acme.render_minutes_limit = 6.0 / 60
+    cast.acme.save()
+    with pytest.raises(QuotaExceeded):
+        services.job_retry(job=job, user=cast.alice)
+    assert set(Render.objects.filter(job=job).values_list("status", flat=True)) == {S.CANCELLED}
+    cast.acme.render_minutes_limit = None
+    cast.acme.save()
+    job = services.job_retry(job=job, user=cast.alice)
+    assert set(Render.objects.filter(job=job).values_list("status", flat=True)) == {S.QUEUED}
