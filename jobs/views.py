@@ -158,7 +158,8 @@ def job_detail(request, pk):
         r.queue_position = selectors.render_queue_position(r)
         r.error_text = selectors.render_error_text(r)
     context = {
-        "job": job, "renders": renders, "overall": selectors.job_progress(job), "job_eta_minutes": _minutes_up(selectors.job_eta_seconds(job)),
+        "job": job, "renders": renders, "overall": selectors.job_progress(job),
+        "job_eta_minutes": _minutes_up(selectors.job_eta_seconds(job)),
         "done_count": sum(r.status == "done" for r in renders),
         "can_cancel": _can(request, "job.cancel", job.team), "can_retry": _can(request, "job.retry", job.team),
         "can_share": _can(request, "share.create", job.team),
@@ -275,7 +276,8 @@ def gallery(request):
         since=wanted.get("since"), until=wanted.get("until"))
     page = Paginator(renders, 24).get_page(request.GET.get("page"))
     return render(request, "jobs/gallery.html", {
-        "page": page, "filters": filters, "filtered": bool(request.GET.get("q") or any(wanted.get(k) for k in ("template", "job", "since", "until"))),
+        "page": page, "filters": filters,
+        "filtered": bool(request.GET.get("q") or any(wanted.get(k) for k in ("template", "job", "since", "until"))),
         "can_delete": _can(request, "job.delete"), "can_share": _can(request, "share.create"),
     })
 
