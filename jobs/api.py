@@ -11,7 +11,6 @@ from datetime import time as dtime
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -35,7 +34,7 @@ from accounts.api_keys import API_KEY_ROLE, ApiKeyAuthentication
 from accounts.models import ApiKey, Team
 from accounts.quotas import QuotaExceeded
 from accounts.roles import role_can
-from jobs import selectors, sharing
+from jobs import selectors, services, sharing
 from jobs.models import Job, Render, ShareLink, Template
 
 # --- errors --------------------------------------------------------------------------------
@@ -202,33 +201,6 @@ class TeamAPIView(APIView):
 
     def ctx(self) -> dict:
         return {"request": self.request, "view": self}
-
-
-def _service(service_name: str):
-    """A service of jobs.services, looked up at call time (it is another helper's module)."""
-    from jobs import services
-
-    return getattr(services, service_name)
-
-
-def _call_service(service_name: str, /, **kwargs):
-    """Run a service and translate its user-facing failures into API errors."""
-    try:
-        return _service(service_name)(**kwargs)
-    except QuotaExceeded:
-        raise
-    except (DjangoValidationError, DjangoPermissionDenied):
-        raise
-    except Exception as e:
-        code = getattr(e, "code", None)
-        # The engine's BadInputError family and the services' own ValueErrors carry user text.
-        from lipsync.errors import LipsyncError
-
-        if isinstance(e, LipsyncError):
-            raise ServiceError(str(e), code=code or "bad_input")
-        if isinstance(e, ValueError):
-            raise ServiceError(str(e), code=code if isinstance(code, str) else "invalid")
-        raise
 
 
 def _abs(request, name: str, *args) -> str:
@@ -461,8 +433,8 @@ class TemplateListView(TeamAPIView):
         form = TemplateUploadSerializer(data=self.upload_data())
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
-        template = _call_service("template_upload", team=self.team, user=self.actor_user, uploaded_file=upload,
-                                 name=form.validated_data.get("name") or "", tags=form.validated_data.get("tags") or [])
+        template = services.template_upload(team=self.team, user=self.actor_user, uploaded_file=upload,
+                                            name=form.validated_data.get("name") or "", tags=form.validated_data.get("tags") or [])
         return Response(TemplateSerializer(template, context=self.ctx()).data, status=201)
 
 
@@ -475,7 +447,7 @@ class TemplateDetailView(TeamAPIView):
     def delete(self, request, pk):
         template = self.get_object(Template, pk)
         self.require("template.delete")
-        _call_service("template_delete", template=template, user=self.actor_user)
+        services.template_delete(template=template, user=self.actor_user)
         return Response(status=204)
 
 
@@ -527,9 +499,9 @@ class JobListView(TeamAPIView):
         data = form.validated_data
         for pk in dict.fromkeys(data["template_ids"]):
             self.get_object(Template, pk)  # another team's template id is a 404, like everywhere
-        job = _call_service("job_create", team=self.team, user=self.actor_user, audio_file=data["audio"],
-                            template_ids=list(dict.fromkeys(data["template_ids"])),
-                            title=data.get("title") or "", priority=data["priority"], webhook_url=data.get("webhook_url") or "")
+        job = services.job_create(team=self.team, user=self.actor_user, audio_file=data["audio"],
+                                  template_ids=list(dict.fromkeys(data["template_ids"])),
+                                  title=data.get("title") or "", priority=data["priority"], webhook_url=data.get("webhook_url") or "")
         return Response(JobDetailSerializer(job, context=self.ctx()).data, status=201)
 
 
@@ -544,7 +516,7 @@ class JobCancelView(TeamAPIView):
     def post(self, request, pk):
         job = self.get_object(Job, pk)
         self.require("job.cancel")
-        _call_service("job_cancel", job=job, user=self.actor_user)
+        services.job_cancel(job=job, user=self.actor_user)
         job.refresh_from_db()
         return Response(JobDetailSerializer(job, context=self.ctx()).data)
 
@@ -555,13 +527,12 @@ class JobRetryView(TeamAPIView):
     def post(self, request, pk):
         job = self.get_object(Job, pk)
         self.require("job.retry")
-        retryable = [r for r in job.renders.all() if r.status in (Render.Status.FAILED, Render.Status.CANCELLED)]
-        if not retryable:
-            raise Conflict(_("Nothing to retry: no render of this job failed or was cancelled."))
-        with transaction.atomic():  # all or nothing: a quota refusal halfway queues none of them
-            for r in retryable:
-                _call_service("render_retry", render=r, user=self.actor_user)
-        job.refresh_from_db()
+        try:
+            job = services.job_retry(job=job, user=self.actor_user)  # the all-or-nothing rule is the service's
+        except DjangoValidationError as e:
+            if e.code == "nothing_to_retry":  # the API's answer for it: 409 "conflict"
+                raise Conflict(e.messages[0]) from e
+            raise
         return Response(JobDetailSerializer(job, context=self.ctx()).data)
 
 
@@ -615,7 +586,7 @@ class RenderCancelView(TeamAPIView):
     def post(self, request, pk):
         r = self.get_object(Render, pk)
         self.require("job.cancel")
-        _call_service("render_cancel", render=r, user=self.actor_user)
+        services.render_cancel(render=r, user=self.actor_user)
         r.refresh_from_db()
         return Response(RenderSerializer(r, context=self.ctx()).data)
 
@@ -625,7 +596,7 @@ class RenderRetryView(TeamAPIView):
     def post(self, request, pk):
         r = self.get_object(Render, pk)
         self.require("job.retry")
-        _call_service("render_retry", render=r, user=self.actor_user)
+        services.render_retry(render=r, user=self.actor_user)
         r.refresh_from_db()
         return Response(RenderSerializer(r, context=self.ctx()).data)
 

@@ -92,17 +92,18 @@ def render_expire(*, render: Render, dry_run: bool = False, reason: str = "reten
     freed = storage_charged_for(render=render) or 0
     if dry_run:
         return max(freed, 0)
+    from jobs.services import render_transition
+
     with transaction.atomic():
         locked = Render.objects.select_for_update().filter(pk=render.pk, status=Render.Status.DONE).first()
         if locked is None:
             return 0
         output_name = locked.output.name
         freed = storage_charged_for(render=locked)
+        if not render_transition(render=locked, to=Render.Status.EXPIRED, from_=Render.Status.DONE, output=""):
+            return 0
         storage_release(team=locked.team, nbytes=freed, reason=reason, job=locked.job, render=locked,
                         note=note or f"output expired {locked.expires_at or ''}".strip())
-        locked.status = Render.Status.EXPIRED
-        locked.output = ""
-        locked.save(update_fields=["status", "output"])
         # The file goes only once the row says so; a crash in between leaves an orphan, which
         # the orphan sweep removes later, never a row pointing at nothing.
         if output_name:
@@ -201,7 +202,7 @@ def orphan_files_sweep(*, dry_run: bool = False, report: MaintenanceReport | Non
         return report
     live = _LiveMedia()
     now_ts = time.time()
-    for dirpath, dirnames, filenames in os.walk(teams_dir):
+    for dirpath, _dirnames, filenames in os.walk(teams_dir):
         for name in filenames:
             path = Path(dirpath) / name
             rel = path.relative_to(root)

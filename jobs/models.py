@@ -106,16 +106,16 @@ class Template(models.Model):
     # "teeth_share", "speech_seconds", "speaker_adapted"}; {} until prepared
     prep_fitness = models.JSONField(default=dict, blank=True)
 
-    @property
-    def fitness_texts(self) -> list[str]:
-        return fitness_texts(self.prep_fitness)
-
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["team", "-created"])]
 
     def __str__(self):
         return self.name
+
+    @property
+    def fitness_texts(self) -> list[str]:
+        return fitness_texts(self.prep_fitness)
 
 
 class Job(models.Model):
@@ -180,6 +180,21 @@ class Render(models.Model):
     ACTIVE = (Status.PREPARING, Status.RENDERING, Status.ENCODING)
     FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
 
+    # The one table of the render state machine: from status -> the statuses it may go to.
+    # jobs.services.render_transition is the only writer of `status` and refuses anything else.
+    TRANSITIONS = {
+        # claimed by a worker; cancelled by a person; failed before it ran
+        Status.QUEUED: {Status.PREPARING, Status.CANCELLED, Status.FAILED},
+        # stage changes (progress), the endings, and back to the queue (retry, shutdown, abandoned)
+        Status.PREPARING: {*ACTIVE, Status.DONE, Status.FAILED, Status.CANCELLED, Status.QUEUED},
+        Status.RENDERING: {*ACTIVE, Status.DONE, Status.FAILED, Status.CANCELLED, Status.QUEUED},
+        Status.ENCODING: {*ACTIVE, Status.DONE, Status.FAILED, Status.CANCELLED, Status.QUEUED},
+        Status.DONE: {Status.EXPIRED},  # retention purge, deleted from the gallery
+        Status.FAILED: {Status.QUEUED},  # retried
+        Status.CANCELLED: {Status.QUEUED},  # retried
+        Status.EXPIRED: set(),
+    }
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="renders")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="renders")  # = job.team, for scoping
@@ -219,9 +234,38 @@ class Render(models.Model):
     def __str__(self):
         return f"{self.template_name} ({self.status})"
 
+    def save(self, *args, **kwargs):
+        # A guard for the one writer: a saved row's status changes only through
+        # jobs.services.render_transition (a conditional update), never by save().
+        saved = getattr(self, "_saved_status", None)
+        if not self._state.adding and saved is not None and self.status != saved:
+            raise RenderStatusError(f"render {self.pk}: status {saved!r} -> {self.status!r} must go through "
+                                    "jobs.services.render_transition, not save()")
+        super().save(*args, **kwargs)
+        self._saved_status = self.status
+
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+    @classmethod
+    def allowed_from(cls, to: str) -> set[str]:
+        """The statuses a render may be in to move to `to`."""
+        return {source for source, targets in cls.TRANSITIONS.items() if to in targets}
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._saved_status = instance.__dict__.get("status")  # what save() compares against
+        return instance
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._saved_status = self.__dict__.get("status")
+
+
+class RenderStatusError(RuntimeError):
+    """A status change that bypassed the render state machine (a programming error)."""
 
 
 class ShareLink(models.Model):

@@ -39,6 +39,16 @@ def cancel_flag_set(render_id) -> None:
     redis().set(CANCEL_KEY.format(render_id), "1", ex=CANCEL_TTL)
 
 
+def cancel_flags_set(render_ids) -> None:
+    """cancel_flag_set for many renders in one round trip (a batch cancelled at once)."""
+    if not render_ids:
+        return
+    pipe = redis().pipeline()
+    for render_id in render_ids:
+        pipe.set(CANCEL_KEY.format(render_id), "1", ex=CANCEL_TTL)
+    pipe.execute()
+
+
 def cancel_flag_clear(render_id) -> None:
     redis().delete(CANCEL_KEY.format(render_id))
 
@@ -202,17 +212,15 @@ class ProgressReporter:
             return
         self._last, self._last_stage = now, stage
         from jobs.models import Render
+        from jobs.services import render_transition
 
         status = STAGE_STATUS.get(stage, self.render.status)
         fraction = max(fraction, self.render.progress)  # bars never go backwards
-        updated = Render.objects.filter(pk=self.render.pk, status__in=Render.ACTIVE).update(
-            progress=fraction, stage=stage, status=status, heartbeat=timezone.now()
-        )
-        if not updated:
-            return  # cancelled or taken over meanwhile: stay quiet
-        self.render.progress, self.render.stage, self.render.status = fraction, stage, status
-        self.events += 1
-        render_publish(self.render)
+        # A move within the running statuses (the state machine publishes it); none when the
+        # render was cancelled or taken over meanwhile: then stay quiet.
+        if render_transition(render=self.render, to=status, from_=Render.ACTIVE, refresh=False,
+                             progress=fraction, stage=stage, heartbeat=timezone.now()):
+            self.events += 1
 
 
 # --- Heartbeat -----------------------------------------------------------------------------

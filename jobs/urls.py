@@ -1,16 +1,16 @@
 from django.urls import path
 
-from jobs import views
+from jobs import views, views_templates
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("samples/add/", views.samples_add, name="samples_add"),
-    path("templates/", views.template_list, name="template_list"),
-    path("templates/upload/", views.template_upload, name="template_upload"),
-    path("templates/<uuid:pk>/", views.template_detail, name="template_detail"),
-    path("templates/<uuid:pk>/delete/", views.template_delete, name="template_delete"),
-    path("templates/<uuid:pk>/poster.jpg", views.template_poster, name="template_poster"),
-    path("templates/<uuid:pk>/video/", views.template_video, name="template_video"),
+    path("templates/", views_templates.template_list, name="template_list"),
+    path("templates/upload/", views_templates.template_upload, name="template_upload"),
+    path("templates/<uuid:pk>/", views_templates.template_detail, name="template_detail"),
+    path("templates/<uuid:pk>/delete/", views_templates.template_delete, name="template_delete"),
+    path("templates/<uuid:pk>/poster.jpg", views_templates.template_poster, name="template_poster"),
+    path("templates/<uuid:pk>/video/", views_templates.template_video, name="template_video"),
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/new/", views.job_new, name="job_new"),
     path("jobs/<uuid:pk>/", views.job_detail, name="job_detail"),

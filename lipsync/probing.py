@@ -123,17 +123,40 @@ def probe(path, *, max_pixels: int | None = None, time_budget: float | None = No
         )
 
 
+def tail_decodes(path, duration: float, *, max_pixels: int | None = None, deadline: float | None = None) -> bool | None:
+    """True when frames near the end still decode: a truncated file usually declares its full
+    duration in the header but has no data there.  None when decoding from the keyframe before
+    the end ran past `deadline` (time.monotonic()): keyframes too far apart to check in time."""
+    try:
+        with _open(path, max_pixels=max_pixels) as c:
+            stream = c.streams.video[0]
+            _pixel_guard(stream, max_pixels, Path(str(path)).name)
+            target = max(0.0, duration * 0.9)
+            c.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+            for frame in c.decode(stream):
+                if frame.time is None or frame.time >= target - 2.0:
+                    return True
+                if _past(deadline):
+                    return None
+            return False
+    except Exception:
+        return False
+
+
 def write_poster(video_path, jpeg_path, *, max_size: int = 640, at: float = 0.5,
-                 max_pixels: int | None = None, time_budget: float | None = None) -> None:
+                 max_pixels: int | None = None, time_budget: float | None = None,
+                 info: MediaInfo | None = None) -> None:
     """Write a JPEG of the frame at fraction `at` of the video's duration, long side <= max_size.
 
     time_budget: seconds of decoding towards `at`; when they run out (keyframes far apart),
-    the latest frame decoded so far is the poster.  max_pixels as in probe().
+    the latest frame decoded so far is the poster.  max_pixels as in probe().  info: the
+    file's probe() when the caller has it (it is not probed again).
     """
     import cv2
 
     deadline = _deadline(time_budget)
-    info = probe(video_path, max_pixels=max_pixels, time_budget=time_budget)
+    if info is None:
+        info = probe(video_path, max_pixels=max_pixels, time_budget=time_budget)
     if not info.has_video:
         raise UndecodableMediaError(f"The file {Path(str(video_path)).name!r} has no video.")
     img = None
