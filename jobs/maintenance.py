@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from accounts.models import Team
 from accounts.quotas import render_expiry_for, storage_charged_for, storage_release
-from config.storage import media_delete, storage_is_remote
+from config.storage import media_cache_prune, media_delete, storage_is_remote
 from jobs.models import Job, Render, Template
+from lipsync.atomic import is_temp_name
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,15 @@ class MaintenanceReport:
     freed_bytes: int = 0
     orphan_files: list[str] = field(default_factory=list)     # paths relative to MEDIA_ROOT
     temp_files: list[str] = field(default_factory=list)       # absolute paths
+    cache_files: list[str] = field(default_factory=list)      # absolute paths in MEDIA_CACHE_DIR
     removed_dirs: list[str] = field(default_factory=list)
     recovered_renders: int = 0
 
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
         return (f"{verb}: {len(self.expired_renders)} expired outputs ({self.freed_bytes} bytes), "
-                f"{len(self.orphan_files)} orphan files, {len(self.temp_files)} temp files; "
+                f"{len(self.orphan_files)} orphan files, {len(self.temp_files)} temp files, "
+                f"{len(self.cache_files)} cached copies; "
                 f"recovered {self.recovered_renders} abandoned renders")
 
 
@@ -123,12 +126,6 @@ def outputs_expired_purge(*, now=None, team: Team | None = None, dry_run: bool =
 
 
 # --- Orphans and temp files ---------------------------------------------------------------
-
-def is_temp_name(name: str) -> bool:
-    """Names the platform and the engine give files while writing (temp + rename)."""
-    return (name.endswith((".tmp", ".partial")) or ".tmp." in name or ".partial." in name
-            or name.startswith((".tmp-", "tmp-")))
-
 
 def _uuid_of(text: str) -> str | None:
     try:
@@ -298,6 +295,7 @@ def maintenance_run(*, dry_run: bool = False, now=None) -> MaintenanceReport:
     outputs_expired_purge(now=now, dry_run=dry_run, report=report)
     orphan_files_sweep(dry_run=dry_run, report=report)
     temp_files_sweep(dry_run=dry_run, report=report)
+    report.cache_files = media_cache_prune(dry_run=dry_run)  # this host's; each worker prunes its own too
     log.info("maintenance %s", report.summary())
     return report
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connections
 from rq.worker import SimpleWorker
 
+from config.storage import media_cache_prune
 from lipsync.constants import worker_thread_env  # noqa: F401 - the thread budget of N workers
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,16 @@ def _close_stale_connections() -> None:
             conn.close_if_unusable_or_obsolete()
 
 
+def _media_cache_prune() -> None:
+    """Each host keeps its own copies of stored media (S3): pruned after every job."""
+    try:
+        removed = media_cache_prune()
+        if removed:
+            log.info("media cache: removed %d files", len(removed))
+    except OSError:
+        log.exception("media cache pruning failed")
+
+
 class RenderWorker(SimpleWorker):
     """SimpleWorker (no fork: the engine stays loaded) + graceful stop + abandoned-render watchdog."""
 
@@ -91,6 +102,7 @@ class RenderWorker(SimpleWorker):
             return super().execute_job(job, queue)
         finally:
             _close_stale_connections()
+            _media_cache_prune()
 
     def work(self, *args, **kwargs):
         if self.watchdog:

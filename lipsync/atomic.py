@@ -16,7 +16,7 @@ from pathlib import Path
 
 _TEMP = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
 # Names earlier versions gave their temp files, still swept after an upgrade.
-_LEGACY = re.compile(r"(\.(tmp|part)-.*)|(.*\.(tmp|partial)(\..*)?)")
+_LEGACY = re.compile(r"(\.?tmp-.*)|(\.part-.*)|(.*\.(tmp|partial)(\..*)?)")
 
 
 def temp_path_for(dest: str | os.PathLike) -> Path:
