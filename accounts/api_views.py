@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -34,8 +35,8 @@ def team_api(request):
         elif action == "revoke_key":
             try:
                 key = ApiKey.objects.get(team=team, pk=request.POST.get("key"))
-            except (ApiKey.DoesNotExist, ValueError, Exception):
-                raise Http404
+            except (ApiKey.DoesNotExist, ValueError, ValidationError):
+                raise Http404 from None
             apikey_revoke(key=key)
             messages.success(request, _("Key %(prefix)s… revoked; requests with it now get 401.") % {"prefix": key.prefix})
             return redirect("team_api")

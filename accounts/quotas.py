@@ -135,7 +135,7 @@ def storage_release(*, team: Team, nbytes: int, reason: str, job=None, render=No
     return usage_record(team=team, kind=UsageEntry.STORAGE, amount=-abs(nbytes), reason=reason, job=job, render=render, note=note)
 
 
-def storage_charged_for(*, render=None, job=None, template_id=None) -> int:
+def storage_charged_for(*, render=None, job=None) -> int:
     """Net storage bytes the ledger holds for one render or job (what releasing it frees)."""
     qs = UsageEntry.objects.filter(kind=UsageEntry.STORAGE)
     qs = qs.filter(render=render) if render is not None else qs.filter(job=job, render__isnull=True)

@@ -71,10 +71,6 @@ def team_rename(*, actor, team: Team, name: str) -> Team:
     return team
 
 
-def _owner_count(team: Team) -> int:
-    return Membership.objects.filter(team=team, role=OWNER).count()
-
-
 def membership_role_change(*, actor, membership: Membership, role: str) -> Membership:
     """Admins change roles; only owners grant or revoke owner; a team keeps at least one owner.
 

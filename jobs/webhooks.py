@@ -49,7 +49,8 @@ def sign(secret: str, timestamp: str | int, body: bytes) -> str:
     return f"v1={digest}"
 
 
-def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *, tolerance: int = 300, now: float | None = None) -> bool:
+def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *,
+                     tolerance: int = SIGNATURE_TOLERANCE_SECONDS, now: float | None = None) -> bool:
     """Receiver-side check (the same code is in docs/API.md): True when `header` carries a v1
     signature of "timestamp.body" under `secret` and the timestamp is within `tolerance` seconds."""
     try:
@@ -58,12 +59,8 @@ def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *, t
         return False
     if abs((time.time() if now is None else now) - sent_at) > tolerance:
         return False  # a replay of an old, captured request
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    for part in header.split(","):
-        scheme, _sep, value = part.strip().partition("=")
-        if scheme == "v1" and hmac.compare_digest(value, expected):
-            return True
-    return False
+    expected = sign(secret, timestamp, body)
+    return any(hmac.compare_digest(part.strip(), expected) for part in header.split(","))
 
 
 def webhook_secret_rotate(*, team: Team) -> str:
