@@ -14,10 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Team, UsageEntry
-
-# Lowest to highest: a ceiling of "default" allows "low" and "default".
-PRIORITIES = ("low", "default", "high")
+from accounts.models import PRIORITIES, Team, UsageEntry
 
 
 class QuotaExceeded(Exception):

@@ -203,12 +203,10 @@ class JobZipView(TeamAPIView):
         job = self.get_object(Job, pk)
         from jobs import files
 
-        renders = [r for r in selectors.renders_for_job(job=job) if r.status == Render.Status.DONE and r.output]
-        if not renders:
+        entries = files.zip_entries(selectors.renders_for_job(job=job))
+        if not entries:
             raise Conflict(_("This job has no finished videos yet."))
-        names = files.unique_names([r.template_name or str(r.pk)[:8] for r in renders], ext=".mp4")
-        entries = [(r.output.name, name) for r, name in zip(renders, names)]
-        return files.zip_response(entries, filename=files.safe_name(job.title or f"job-{str(job.pk)[:8]}") + ".zip")
+        return files.zip_response(entries, filename=files.job_zip_name(job))
 
 
 # --- renders -------------------------------------------------------------------------------
@@ -227,7 +225,7 @@ class RenderDownloadView(TeamAPIView):
             raise Conflict(_("This render has no video (status: %(status)s).") % {"status": r.status})
         from jobs import files
 
-        return _serve(request, r.output, filename=files.safe_name(r.template_name or "render") + ".mp4",
+        return _serve(request, r.output, filename=files.render_download_name(r),
                       attachment=True, content_type="video/mp4")
 
 
@@ -282,9 +280,7 @@ class ShareLinkListView(TeamAPIView):
         data = form.validated_data
         job = self.get_object(Job, data["job_id"]) if data.get("job_id") else None
         r = self.get_object(Render, data["render_id"]) if data.get("render_id") else None
-        expires_at = data.get("expires_at")
-        if data.get("expires_in_days"):
-            expires_at = timezone.now() + timedelta(days=data["expires_in_days"])
+        expires_at = sharing.share_expiry_in(days=data.get("expires_in_days")) or data.get("expires_at")
         try:
             link, token = sharing.sharelink_create(team=self.team, created_by=self.actor_user, job=job, render=r,
                                                    expires_at=expires_at, password=data.get("password") or "")

@@ -88,10 +88,7 @@ class JobSerializer(serializers.ModelSerializer):
         return round(selectors.job_progress(obj), 4)
 
     def get_render_counts(self, obj) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for r in obj.renders.all():  # prefetched by jobs_for_team
-            counts[r.status] = counts.get(r.status, 0) + 1
-        return counts
+        return selectors.render_status_counts(obj.renders.all())  # prefetched by jobs_for_team
 
     def get_url(self, obj) -> str:
         return absolute_url(self.context["request"], "api_job_detail", obj.pk)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Team
 from jobs.models import Job, Render, WebhookDelivery
+from jobs.selectors import render_status_counts
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +182,6 @@ def _render_data(render: Render) -> dict:
 
 def _job_data(job: Job) -> dict:
     renders = list(job.renders.all())
-    counts: dict[str, int] = {}
-    for r in renders:
-        counts[r.status] = counts.get(r.status, 0) + 1
     return {
         "id": str(job.id),
         "title": job.title,
@@ -191,7 +189,7 @@ def _job_data(job: Job) -> dict:
         "priority": job.priority,
         "created": job.created.isoformat(),
         "finished": job.finished.isoformat() if job.finished else None,
-        "render_counts": counts,
+        "render_counts": render_status_counts(renders),
         "url": _absolute(reverse("api_job_detail", args=[job.id])),
         "renders": [_render_data(r) for r in renders],
     }
