@@ -19,7 +19,7 @@ from accounts.models import ApiKey, Invitation, Membership, Team, UsageEntry, Us
 from accounts.quotas import format_bytes, render_minutes_grant, team_suspend_set
 from accounts.roles import OWNER
 from accounts.tokens import revoke_once
-from accounts.usage import near_limit_q, teams_with_usage
+from accounts.usage import USAGE_FRACTIONS, near_limit_q, teams_with_usage
 
 # --- Users ---------------------------------------------------------------------------------
 
@@ -119,6 +119,11 @@ class NearLimitFilter(admin.SimpleListFilter):
     title = _("usage")
     parameter_name = "usage"
 
+    def __init__(self, request, params, model, model_admin):
+        # The fractions the admin's queryset annotates (jobs.admin adds renders in flight).
+        self.usage_fractions = getattr(model_admin, "usage_fractions", USAGE_FRACTIONS)
+        super().__init__(request, params, model, model_admin)
+
     def lookups(self, request, model_admin):
         return [
             # xgettext:no-python-format
@@ -128,10 +133,11 @@ class NearLimitFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
+        near = near_limit_q(self.usage_fractions)
         if self.value() == "near":
-            return queryset.filter(near_limit_q())
+            return queryset.filter(near)
         if self.value() == "ok":
-            return queryset.exclude(near_limit_q())
+            return queryset.exclude(near)
         return queryset
 
 
@@ -140,7 +146,7 @@ class GrantMinutesForm(forms.Form):
     note = forms.CharField(label=_("Note (why)"), max_length=150)
 
 
-def _meter(used_text: str, limit_text: str, fraction) -> str:
+def meter_html(used_text: str, limit_text: str, fraction) -> str:
     fraction = fraction or 0.0
     style = "color:#ba2121;font-weight:bold" if fraction >= 0.8 else ""
     return format_html('<span style="{}">{} / {} ({}%)</span>', style, used_text, limit_text, int(round(fraction * 100)))
@@ -148,14 +154,17 @@ def _meter(used_text: str, limit_text: str, fraction) -> str:
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "member_count", "storage_column", "minutes_column", "in_flight_column",
-                    "suspended", "created")
+    """Teams against their plan. jobs.admin extends it with what needs renders (renders in
+    flight, purging expired outputs): accounts sits below jobs."""
+
+    list_display = ("name", "slug", "member_count", "storage_column", "minutes_column", "suspended", "created")
     list_filter = ("suspended", NearLimitFilter)
+    usage_fractions = USAGE_FRACTIONS
     search_fields = ("name", "slug", "memberships__user__email")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
     readonly_fields = ("storage_bytes_used", "render_seconds_month", "render_month_key", "created")
-    actions = ["suspend_teams", "resume_teams", "purge_expired_outputs", "grant_minutes"]
+    actions = ["suspend_teams", "resume_teams", "grant_minutes"]
     fieldsets = (
         (None, {"fields": ("name", "slug", "suspended", "created")}),
         (_("Plan (empty = the default from settings)"), {"fields": (
@@ -175,15 +184,11 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("storage"), ordering="storage_fraction")
     def storage_column(self, obj):
-        return _meter(format_bytes(obj.storage_bytes_used), format_bytes(obj.plan("storage_bytes_limit")), obj.storage_fraction)
+        return meter_html(format_bytes(obj.storage_bytes_used), format_bytes(obj.plan("storage_bytes_limit")), obj.storage_fraction)
 
     @admin.display(description=_("minutes this month"), ordering="minutes_fraction")
     def minutes_column(self, obj):
-        return _meter(f"{obj.minutes_used:.1f}", f"{float(obj.plan('render_minutes_limit')):.0f}", obj.minutes_fraction)
-
-    @admin.display(description=_("renders running"), ordering="in_flight")
-    def in_flight_column(self, obj):
-        return _meter(str(obj.in_flight), str(obj.plan("max_concurrent_renders")), obj.in_flight_fraction)
+        return meter_html(f"{obj.minutes_used:.1f}", f"{float(obj.plan('render_minutes_limit')):.0f}", obj.minutes_fraction)
 
     # --- actions ---------------------------------------------------------------------
     def _set_suspended(self, request, queryset, suspended: bool):
@@ -204,19 +209,6 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.action(description=_("Resume"), permissions=["change"])
     def resume_teams(self, request, queryset):
         self._set_suspended(request, queryset, False)
-
-    @admin.action(description=_("Purge expired outputs now"), permissions=["change"])
-    def purge_expired_outputs(self, request, queryset):
-        from jobs.maintenance import outputs_expired_purge
-
-        total, freed = 0, 0
-        for team in queryset:
-            report = outputs_expired_purge(team=team)
-            total += len(report.expired_renders)
-            freed += report.freed_bytes
-            self.log_change(request, team, f"Purged {len(report.expired_renders)} expired outputs ({report.freed_bytes} bytes)")
-        self.message_user(request, _("%(n)d expired outputs deleted, %(size)s freed.") % {"n": total, "size": format_bytes(freed)},
-                          messages.SUCCESS)
 
     @admin.action(description=_("Grant extra render minutes…"), permissions=["change"])
     def grant_minutes(self, request, queryset):

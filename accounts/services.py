@@ -151,7 +151,7 @@ def invitation_create(
     except (smtplib.SMTPException, OSError):
         log.exception("invitation email to %s could not be sent", email)
         revoke_once(invitation)
-        raise ValidationError(_("The invitation email could not be sent; please try again."), code="email_failed")
+        raise ValidationError(_("The invitation email could not be sent; please try again."), code="email_failed") from None
     return invitation, token
 
 
@@ -207,7 +207,8 @@ def invitation_accept(*, token: str, user) -> Membership:
             with transaction.atomic():
                 membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
         except IntegrityError:
-            raise ValidationError(_("You are already a member of %(team)s.") % {"team": invitation.team.name}, code="already_member")
+            raise ValidationError(_("You are already a member of %(team)s.") % {"team": invitation.team.name},
+                                  code="already_member") from None
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])

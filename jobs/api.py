@@ -20,7 +20,7 @@ from rest_framework import exceptions
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from accounts.quotas import QuotaExceeded
+from accounts.quotas import QuotaExceeded, month_start
 from jobs import selectors, sharing
 from jobs.api_serializers import (
     JobCreateSerializer,
@@ -36,6 +36,7 @@ from jobs.api_serializers import (
 )
 from jobs.api_support import ERRORS, Conflict, ErrorEnvelopeSerializer, ServiceError, TeamAPIView, absolute_url, paginated
 from jobs.models import Job, Render, ShareLink, Template
+from jobs.usage import usage_meters
 
 
 def _service(service_name: str):
@@ -310,14 +311,12 @@ class ShareLinkDetailView(TeamAPIView):
 class UsageView(TeamAPIView):
     @extend_schema(operation_id="usage_retrieve", responses={200: UsageSerializer, **ERRORS})
     def get(self, request):
-        from accounts import quotas
-
-        team = self.team
+        storage, minutes = usage_meters(team=self.team)
         data = {
-            "storage_bytes_used": quotas.storage_bytes_used(team=team),
-            "storage_bytes_limit": int(team.plan("storage_bytes_limit")),
-            "render_minutes_used": round(quotas.render_seconds_used(team=team) / 60.0, 3),
-            "render_minutes_limit": float(team.plan("render_minutes_limit")),
-            "month_start": quotas.month_start(),
+            "storage_bytes_used": int(storage.used),
+            "storage_bytes_limit": int(storage.limit),
+            "render_minutes_used": round(minutes.used, 3),
+            "render_minutes_limit": minutes.limit,
+            "month_start": month_start(),
         }
         return Response(UsageSerializer(data).data)

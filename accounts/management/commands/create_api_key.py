@@ -15,7 +15,7 @@ class Command(BaseCommand):
         try:
             team_obj = Team.objects.get(slug=team)
         except Team.DoesNotExist:
-            raise CommandError(f"No team with slug {team!r}.")
+            raise CommandError(f"No team with slug {team!r}.") from None
         key, plaintext = apikey_create(team=team_obj, name=name)
         self.stderr.write(f"Created key {key.prefix}… ({key.name}) for {team_obj.name}. Store it now; it is not shown again.")
         self.stdout.write(plaintext)
