@@ -18,6 +18,7 @@ from accounts.api_keys import apikey_revoke
 from accounts.models import ApiKey, Invitation, Membership, Team, UsageEntry, User
 from accounts.quotas import format_bytes, render_minutes_grant, team_suspend_set
 from accounts.roles import OWNER
+from accounts.services import last_owner_check, membership_change_check, membership_is_last_owner
 from accounts.tokens import revoke_once
 from accounts.usage import USAGE_FRACTIONS, near_limit_q, teams_with_usage
 
@@ -68,20 +69,16 @@ class UserAdmin(DjangoUserAdmin):
 
 # --- Teams ---------------------------------------------------------------------------------
 
-def _is_last_owner(membership: Membership) -> bool:
-    return (membership.pk is not None and Membership.objects.filter(pk=membership.pk, role=OWNER).exists()
-            and not Membership.objects.filter(team_id=membership.team_id, role=OWNER).exclude(pk=membership.pk).exists())
-
-
 class MembershipInlineFormSet(forms.BaseInlineFormSet):
-    """The admin keeps the portal's rule: a team never loses its last owner."""
+    """The admin keeps the portal's rule (accounts.services.last_owner_check): a team never
+    loses its last owner."""
 
     def clean(self):
         super().clean()
         if not self.instance.pk:
             return
-        owners = set(Membership.objects.filter(team=self.instance, role=OWNER).values_list("pk", flat=True))
-        had_owner = bool(owners)
+        before = set(Membership.objects.filter(team=self.instance, role=OWNER).values_list("pk", flat=True))
+        owners = set(before)
         for f in self.forms:
             if not f.cleaned_data:
                 continue
@@ -90,8 +87,7 @@ class MembershipInlineFormSet(forms.BaseInlineFormSet):
                 owners.discard(f.instance.pk)
             elif not deleted and f.cleaned_data.get("role") == OWNER:
                 owners.add(f.instance.pk or id(f))
-        if had_owner and not owners:
-            raise forms.ValidationError(_("A team must keep at least one owner."))
+        last_owner_check(owners_before=before, owners_after=owners)
 
 
 class MembershipAdminForm(forms.ModelForm):
@@ -101,8 +97,8 @@ class MembershipAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if self.instance.pk and data.get("role") != OWNER and _is_last_owner(self.instance):
-            raise forms.ValidationError(_("A team must keep at least one owner."))
+        if self.instance.pk and data.get("role"):
+            membership_change_check(membership=self.instance, role=data["role"])
         return data
 
 
@@ -242,7 +238,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ("user", "team")
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and _is_last_owner(obj):
+        if obj is not None and membership_is_last_owner(membership=obj):
             return False  # the last owner leaves only with the team
         return super().has_delete_permission(request, obj)
 
@@ -250,7 +246,7 @@ class MembershipAdmin(admin.ModelAdmin):
         # A last owner shows up as "protected": Django then refuses the whole deletion, from the
         # change page and from the bulk action alike, and logs nothing.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        last = [_("%(m)s (the team's last owner)") % {"m": m} for m in objs if _is_last_owner(m)]
+        last = [_("%(m)s (the team's last owner)") % {"m": m} for m in objs if membership_is_last_owner(membership=m)]
         return deleted, counts, perms_needed, [*protected, *last]
 
 

@@ -116,11 +116,11 @@ def webhook_url_check(url: str) -> list[str]:
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise WebhookUrlRefused(_("The webhook URL has an invalid port."))
+        raise WebhookUrlRefused(_("The webhook URL has an invalid port.")) from None
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise WebhookUrlRefused(_("The webhook host name does not resolve."))
+        raise WebhookUrlRefused(_("The webhook host name does not resolve.")) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not settings.WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
