@@ -47,13 +47,16 @@ def team_api(request):
             return redirect("team_api")
         elif action == "webhook_url":
             try:
-                webhook_url_set(team=team, url=request.POST.get("webhook_url", ""))
+                secret_created = webhook_url_set(team=team, url=request.POST.get("webhook_url", ""))
             except WebhookUrlRefused as e:
                 context["webhook_error"] = str(e)
                 context["webhook_url_value"] = request.POST.get("webhook_url", "")
                 status = 400
             else:
                 messages.success(request, _("Webhook URL saved."))
+                if secret_created:
+                    # The secret itself is never put in a message cookie: rotating shows one once.
+                    messages.info(request, _("A signing secret was created for it: rotate it below to see and copy one."))
                 return redirect("team_api")
         elif action == "rotate_secret":
             context["new_secret"] = webhook_secret_rotate(team=team)

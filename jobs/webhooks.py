@@ -64,20 +64,38 @@ def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *,
     return any(hmac.compare_digest(part.strip(), expected) for part in header.split(","))
 
 
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 def webhook_secret_rotate(*, team: Team) -> str:
     """A new signing secret for the team; the caller shows it once."""
-    team.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+    team.webhook_secret = _new_secret()
     team.save(update_fields=["webhook_secret"])
     return team.webhook_secret
 
 
-def webhook_url_set(*, team: Team, url: str) -> None:
-    """Set the team's default webhook URL ("" clears it); refused URLs raise WebhookUrlRefused."""
+def webhook_secret_ensure(*, team: Team) -> bool:
+    """Give the team a signing secret if it has none (never replaces one, even when two
+    processes race: the write is conditional). True when this call created it."""
+    if team.webhook_secret:
+        return False
+    created = bool(Team.objects.filter(pk=team.pk, webhook_secret="").update(webhook_secret=_new_secret()))
+    team.webhook_secret = Team.objects.values_list("webhook_secret", flat=True).get(pk=team.pk)
+    return created
+
+
+def webhook_url_set(*, team: Team, url: str) -> bool:
+    """Set the team's default webhook URL ("" clears it); refused URLs raise WebhookUrlRefused.
+    Setting a URL gives the team its signing secret now, so the receiver can be set up before
+    the first event; True when a secret was created by this call."""
     url = (url or "").strip()
     if url:
         webhook_url_check(url)
-    team.webhook_url = url
-    team.save(update_fields=["webhook_url"])
+    with transaction.atomic():
+        team.webhook_url = url
+        team.save(update_fields=["webhook_url"])
+        return webhook_secret_ensure(team=team) if url else False
 
 
 # --- SSRF guard ----------------------------------------------------------------------------
@@ -200,7 +218,10 @@ def _target_url(job: Job) -> str:
 
 
 def webhook_event_enqueue(*, team: Team, job: Job | None, event: str, url: str, data: dict) -> WebhookDelivery:
-    """Record a delivery and enqueue it once the surrounding transaction commits."""
+    """Record a delivery and enqueue it once the surrounding transaction commits. A job's own
+    URL can exist on a team that never set one, so the secret is ensured here too, before any
+    delivery: the delivery task only reads it."""
+    webhook_secret_ensure(team=team)
     delivery = WebhookDelivery(team=team, job=job, event=event, url=url)
     delivery.payload = {
         "id": str(delivery.id), "type": event, "created": timezone.now().isoformat(),
@@ -260,8 +281,6 @@ def webhook_deliver(delivery_id: str) -> str:
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return "skipped"
     team = delivery.team
-    if not team.webhook_secret:
-        webhook_secret_rotate(team=team)
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
