@@ -90,6 +90,7 @@ def prod_env(services, tmp_path):
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_ENV": "production",
+        "HEALTHZ_TOKEN": secrets.token_urlsafe(16),
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": HOST,
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
@@ -142,7 +143,7 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
         status, headers, _ = _wait_http(url, Host=HOST)
         assert status == 301 and headers["Location"] == f"https://{HOST}/healthz"  # plain HTTP goes to HTTPS
 
-        status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https")
+        status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https", X_Healthz_Token=prod_env["HEALTHZ_TOKEN"])
         report = json.loads(body)
         assert status == 503, report
         assert report["checks"]["database"] == {**report["checks"]["database"], "ok": True, "vendor": "postgresql"}
