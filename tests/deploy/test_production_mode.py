@@ -149,6 +149,8 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
         assert report["checks"]["database"] == {**report["checks"]["database"], "ok": True, "vendor": "postgresql"}
         assert report["checks"]["redis"]["ok"] and report["checks"]["workers"]["alive"] == 0
 
+        anonymous = _get(url, Host=HOST, X_Forwarded_Proto="https")  # no token: the status alone
+        assert anonymous[0] == 503 and json.loads(anonymous[2]) == {"status": "fail", "scope": "all"}
         assert _get(url, Host="evil.example", X_Forwarded_Proto="https")[0] == 400  # ALLOWED_HOSTS holds
 
         # The container health probe, as Docker runs it inside the web container.
@@ -165,7 +167,7 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
                          "high", "default", "low"], prod_env, tmp_path / "worker.log")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https")
+            status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https", X_Healthz_Token=prod_env["HEALTHZ_TOKEN"])
             if status == 200:
                 break
             time.sleep(0.2)
