@@ -93,7 +93,7 @@ class MembershipInlineFormSet(forms.BaseInlineFormSet):
 class MembershipAdminForm(forms.ModelForm):
     class Meta:
         model = Membership
-        fields = "__all__"
+        fields = ("team", "user", "role", "created")
 
     def clean(self):
         data = super().clean()

@@ -144,6 +144,9 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created"]
 
+    def __str__(self):
+        return f"{self.email} → {self.team_id} ({self.role})"
+
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
@@ -209,3 +212,6 @@ class UsageEntry(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["team", "kind", "created"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount:+g} ({self.reason})"
