@@ -37,7 +37,7 @@ def team_object_or_404(model_or_qs, *, actor, **lookup):
     try:
         return team_scoped(model_or_qs, actor=actor).get(**lookup)
     except (ObjectDoesNotExist, ValidationError, ValueError, TypeError):
-        raise Http404("Not found")
+        raise Http404("Not found") from None
 
 
 def membership_for(user, team: Team) -> Membership | None:

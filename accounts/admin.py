@@ -18,8 +18,9 @@ from accounts.api_keys import apikey_revoke
 from accounts.models import ApiKey, Invitation, Membership, Team, UsageEntry, User
 from accounts.quotas import format_bytes, render_minutes_grant, team_suspend_set
 from accounts.roles import OWNER
+from accounts.services import last_owner_check, membership_change_check, membership_is_last_owner
 from accounts.tokens import revoke_once
-from accounts.usage import near_limit_q, teams_with_usage
+from accounts.usage import USAGE_FRACTIONS, near_limit_q, teams_with_usage
 
 # --- Users ---------------------------------------------------------------------------------
 
@@ -68,20 +69,16 @@ class UserAdmin(DjangoUserAdmin):
 
 # --- Teams ---------------------------------------------------------------------------------
 
-def _is_last_owner(membership: Membership) -> bool:
-    return (membership.pk is not None and Membership.objects.filter(pk=membership.pk, role=OWNER).exists()
-            and not Membership.objects.filter(team_id=membership.team_id, role=OWNER).exclude(pk=membership.pk).exists())
-
-
 class MembershipInlineFormSet(forms.BaseInlineFormSet):
-    """The admin keeps the portal's rule: a team never loses its last owner."""
+    """The admin keeps the portal's rule (accounts.services.last_owner_check): a team never
+    loses its last owner."""
 
     def clean(self):
         super().clean()
         if not self.instance.pk:
             return
-        owners = set(Membership.objects.filter(team=self.instance, role=OWNER).values_list("pk", flat=True))
-        had_owner = bool(owners)
+        before = set(Membership.objects.filter(team=self.instance, role=OWNER).values_list("pk", flat=True))
+        owners = set(before)
         for f in self.forms:
             if not f.cleaned_data:
                 continue
@@ -90,19 +87,18 @@ class MembershipInlineFormSet(forms.BaseInlineFormSet):
                 owners.discard(f.instance.pk)
             elif not deleted and f.cleaned_data.get("role") == OWNER:
                 owners.add(f.instance.pk or id(f))
-        if had_owner and not owners:
-            raise forms.ValidationError(_("A team must keep at least one owner."))
+        last_owner_check(owners_before=before, owners_after=owners)
 
 
 class MembershipAdminForm(forms.ModelForm):
     class Meta:
         model = Membership
-        fields = "__all__"
+        fields = ("team", "user", "role", "created")
 
     def clean(self):
         data = super().clean()
-        if self.instance.pk and data.get("role") != OWNER and _is_last_owner(self.instance):
-            raise forms.ValidationError(_("A team must keep at least one owner."))
+        if self.instance.pk and data.get("role"):
+            membership_change_check(membership=self.instance, role=data["role"])
         return data
 
 
@@ -119,6 +115,11 @@ class NearLimitFilter(admin.SimpleListFilter):
     title = _("usage")
     parameter_name = "usage"
 
+    def __init__(self, request, params, model, model_admin):
+        # The fractions the admin's queryset annotates (jobs.admin adds renders in flight).
+        self.usage_fractions = getattr(model_admin, "usage_fractions", USAGE_FRACTIONS)
+        super().__init__(request, params, model, model_admin)
+
     def lookups(self, request, model_admin):
         return [
             # xgettext:no-python-format
@@ -128,10 +129,11 @@ class NearLimitFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
+        near = near_limit_q(self.usage_fractions)
         if self.value() == "near":
-            return queryset.filter(near_limit_q())
+            return queryset.filter(near)
         if self.value() == "ok":
-            return queryset.exclude(near_limit_q())
+            return queryset.exclude(near)
         return queryset
 
 
@@ -140,7 +142,7 @@ class GrantMinutesForm(forms.Form):
     note = forms.CharField(label=_("Note (why)"), max_length=150)
 
 
-def _meter(used_text: str, limit_text: str, fraction) -> str:
+def meter_html(used_text: str, limit_text: str, fraction) -> str:
     fraction = fraction or 0.0
     style = "color:#ba2121;font-weight:bold" if fraction >= 0.8 else ""
     return format_html('<span style="{}">{} / {} ({}%)</span>', style, used_text, limit_text, int(round(fraction * 100)))
@@ -148,14 +150,17 @@ def _meter(used_text: str, limit_text: str, fraction) -> str:
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "member_count", "storage_column", "minutes_column", "in_flight_column",
-                    "suspended", "created")
+    """Teams against their plan. jobs.admin extends it with what needs renders (renders in
+    flight, purging expired outputs): accounts sits below jobs."""
+
+    list_display = ("name", "slug", "member_count", "storage_column", "minutes_column", "suspended", "created")
     list_filter = ("suspended", NearLimitFilter)
+    usage_fractions = USAGE_FRACTIONS
     search_fields = ("name", "slug", "memberships__user__email")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
     readonly_fields = ("storage_bytes_used", "render_seconds_month", "render_month_key", "created")
-    actions = ["suspend_teams", "resume_teams", "purge_expired_outputs", "grant_minutes"]
+    actions = ["suspend_teams", "resume_teams", "grant_minutes"]
     fieldsets = (
         (None, {"fields": ("name", "slug", "suspended", "created")}),
         (_("Plan (empty = the default from settings)"), {"fields": (
@@ -175,15 +180,11 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("storage"), ordering="storage_fraction")
     def storage_column(self, obj):
-        return _meter(format_bytes(obj.storage_bytes_used), format_bytes(obj.plan("storage_bytes_limit")), obj.storage_fraction)
+        return meter_html(format_bytes(obj.storage_bytes_used), format_bytes(obj.plan("storage_bytes_limit")), obj.storage_fraction)
 
     @admin.display(description=_("minutes this month"), ordering="minutes_fraction")
     def minutes_column(self, obj):
-        return _meter(f"{obj.minutes_used:.1f}", f"{float(obj.plan('render_minutes_limit')):.0f}", obj.minutes_fraction)
-
-    @admin.display(description=_("renders running"), ordering="in_flight")
-    def in_flight_column(self, obj):
-        return _meter(str(obj.in_flight), str(obj.plan("max_concurrent_renders")), obj.in_flight_fraction)
+        return meter_html(f"{obj.minutes_used:.1f}", f"{float(obj.plan('render_minutes_limit')):.0f}", obj.minutes_fraction)
 
     # --- actions ---------------------------------------------------------------------
     def _set_suspended(self, request, queryset, suspended: bool):
@@ -204,19 +205,6 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.action(description=_("Resume"), permissions=["change"])
     def resume_teams(self, request, queryset):
         self._set_suspended(request, queryset, False)
-
-    @admin.action(description=_("Purge expired outputs now"), permissions=["change"])
-    def purge_expired_outputs(self, request, queryset):
-        from jobs.maintenance import outputs_expired_purge
-
-        total, freed = 0, 0
-        for team in queryset:
-            report = outputs_expired_purge(team=team)
-            total += len(report.expired_renders)
-            freed += report.freed_bytes
-            self.log_change(request, team, f"Purged {len(report.expired_renders)} expired outputs ({report.freed_bytes} bytes)")
-        self.message_user(request, _("%(n)d expired outputs deleted, %(size)s freed.") % {"n": total, "size": format_bytes(freed)},
-                          messages.SUCCESS)
 
     @admin.action(description=_("Grant extra render minutes…"), permissions=["change"])
     def grant_minutes(self, request, queryset):
@@ -250,7 +238,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ("user", "team")
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and _is_last_owner(obj):
+        if obj is not None and membership_is_last_owner(membership=obj):
             return False  # the last owner leaves only with the team
         return super().has_delete_permission(request, obj)
 
@@ -258,7 +246,7 @@ class MembershipAdmin(admin.ModelAdmin):
         # A last owner shows up as "protected": Django then refuses the whole deletion, from the
         # change page and from the bulk action alike, and logs nothing.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        last = [_("%(m)s (the team's last owner)") % {"m": m} for m in objs if _is_last_owner(m)]
+        last = [_("%(m)s (the team's last owner)") % {"m": m} for m in objs if membership_is_last_owner(membership=m)]
         return deleted, counts, perms_needed, [*protected, *last]
 
 

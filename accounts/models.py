@@ -13,6 +13,10 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import ROLES, role_can
 
+# The render priorities, lowest to highest: the one list. A plan's priority ceiling of
+# "default" allows "low" and "default"; the dispatcher serves them in reverse order; the render
+# queues (settings.RENDER_QUEUES) and Job.Priority carry the same names (tests/jobs/test_priorities.py).
+PRIORITIES = ("low", "default", "high")
 
 def token_hash(token: str) -> str:
     """Tokens (invitations, API keys, share links) are stored only as their SHA-256."""
@@ -66,7 +70,7 @@ class Team(models.Model):
     audio_max_seconds = models.FloatField(null=True, blank=True)
     audio_max_bytes = models.BigIntegerField(null=True, blank=True)
     retention_days = models.PositiveIntegerField(null=True, blank=True)
-    priority_ceiling = models.CharField(max_length=10, blank=True, choices=[("low", "low"), ("default", "default"), ("high", "high")])
+    priority_ceiling = models.CharField(max_length=10, blank=True, choices=[(p, p) for p in PRIORITIES])
 
     # Usage, derived from the ledger and cached here inside the same transaction.
     storage_bytes_used = models.BigIntegerField(default=0)
@@ -140,6 +144,9 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created"]
 
+    def __str__(self):
+        return f"{self.email} → {self.team_id} ({self.role})"
+
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
@@ -205,3 +212,6 @@ class UsageEntry(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["team", "kind", "created"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount:+g} ({self.reason})"

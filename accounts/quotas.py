@@ -14,10 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Team, UsageEntry
-
-# Lowest to highest: a ceiling of "default" allows "low" and "default".
-PRIORITIES = ("low", "default", "high")
+from accounts.models import PRIORITIES, Team, UsageEntry
 
 
 class QuotaExceeded(Exception):
@@ -95,17 +92,24 @@ def _refresh_cache(*, locked: Team, team: Team, kind: str) -> None:
         team.render_seconds_month, team.render_month_key = locked.render_seconds_month, locked.render_month_key
 
 
+def _append(*, locked: Team, team: Team, kind: str, amount: float, reason: str, job=None, render=None, note: str = "",
+            created=None) -> UsageEntry:
+    """Write one ledger row and refresh the cached usage; the caller holds the team row lock."""
+    entry = UsageEntry.objects.create(
+        team=locked, kind=kind, amount=amount, reason=reason, job=job, render=render, note=note[:200],
+        **({"created": created} if created else {}),
+    )
+    _refresh_cache(locked=locked, team=team, kind=kind)
+    return entry
+
+
 def usage_record(*, team: Team, kind: str, amount: float, reason: str, job=None, render=None, note: str = "",
                  created=None) -> UsageEntry:
-    """Append one ledger row and refresh the cached usage on the team row (same transaction)."""
+    """Append one ledger row and refresh the cached usage on the team row (same transaction,
+    the team row locked once)."""
     with transaction.atomic():
-        locked = _locked(team)
-        entry = UsageEntry.objects.create(
-            team=locked, kind=kind, amount=amount, reason=reason, job=job, render=render, note=note[:200],
-            **({"created": created} if created else {}),
-        )
-        _refresh_cache(locked=locked, team=team, kind=kind)
-        return entry
+        return _append(locked=_locked(team), team=team, kind=kind, amount=amount, reason=reason, job=job, render=render,
+                       note=note, created=created)
 
 
 def storage_check(*, team: Team, incoming_bytes: int) -> None:
@@ -121,11 +125,11 @@ def storage_check(*, team: Team, incoming_bytes: int) -> None:
 
 
 def storage_charge(*, team: Team, nbytes: int, reason: str, job=None, render=None) -> UsageEntry:
-    """Check and charge storage atomically (row lock on the team)."""
+    """Check and charge storage atomically (one row lock on the team for both)."""
     with transaction.atomic():
         locked = _locked(team)
         storage_check(team=locked, incoming_bytes=nbytes)
-        return usage_record(team=team, kind=UsageEntry.STORAGE, amount=nbytes, reason=reason, job=job, render=render)
+        return _append(locked=locked, team=team, kind=UsageEntry.STORAGE, amount=nbytes, reason=reason, job=job, render=render)
 
 
 def storage_release(*, team: Team, nbytes: int, reason: str, job=None, render=None, note: str = "") -> UsageEntry | None:
@@ -135,7 +139,7 @@ def storage_release(*, team: Team, nbytes: int, reason: str, job=None, render=No
     return usage_record(team=team, kind=UsageEntry.STORAGE, amount=-abs(nbytes), reason=reason, job=job, render=render, note=note)
 
 
-def storage_charged_for(*, render=None, job=None, template_id=None) -> int:
+def storage_charged_for(*, render=None, job=None) -> int:
     """Net storage bytes the ledger holds for one render or job (what releasing it frees)."""
     qs = UsageEntry.objects.filter(kind=UsageEntry.STORAGE)
     qs = qs.filter(render=render) if render is not None else qs.filter(job=job, render__isnull=True)
@@ -163,7 +167,8 @@ def render_seconds_reserve(*, team: Team, seconds: float, job=None, render=None)
                 % {"used": used / 60, "limit": limit / 60, "need": seconds / 60},
                 code="render_minutes", used=used, limit=limit,
             )
-        return usage_record(team=team, kind=UsageEntry.RENDER_SECONDS, amount=seconds, reason="render_reserve", job=job, render=render)
+        return _append(locked=locked, team=team, kind=UsageEntry.RENDER_SECONDS, amount=seconds, reason="render_reserve",
+                       job=job, render=render)
 
 
 def render_seconds_settle(*, render, actual_seconds: float) -> UsageEntry | None:
@@ -173,23 +178,26 @@ def render_seconds_settle(*, render, actual_seconds: float) -> UsageEntry | None
     `reserved_seconds`, so a second call writes nothing. A reservation made in an earlier month
     is settled in that month, so a refund never turns into free minutes of the next one.
     """
-    rows = UsageEntry.objects.filter(render=render, kind=UsageEntry.RENDER_SECONDS)
-    charged = float(rows.aggregate(s=Sum("amount"))["s"] or 0.0)
-    own = rows.filter(reason="render_reserve").order_by("created").first()
-    shared = UsageEntry.objects.filter(job_id=render.job_id, render__isnull=True, kind=UsageEntry.RENDER_SECONDS,
-                                       reason="render_reserve").order_by("created").first()
-    if shared is not None or own is None:
-        # A batch reserves once for all its renders (a row without render): this render's
-        # share of it is its reserved_seconds. A retry adds its own row on top.
-        charged += float(render.reserved_seconds or 0.0)
-    delta = float(actual_seconds) - charged
-    if abs(delta) < 1e-6:
-        return None
-    first = min((r for r in (own, shared) if r is not None), key=lambda r: r.created, default=None)
-    reserved_at = first.created if first is not None else render.created
-    created = reserved_at + timedelta(microseconds=1) if reserved_at < month_start() else None
-    return usage_record(team=render.team, kind=UsageEntry.RENDER_SECONDS, amount=delta, reason="render_settle",
-                        job=render.job, render=render, created=created)
+    with transaction.atomic():
+        # Locked before the ledger is read, so two concurrent settles cannot both refund.
+        locked = _locked(render.team)
+        rows = UsageEntry.objects.filter(render=render, kind=UsageEntry.RENDER_SECONDS)
+        charged = float(rows.aggregate(s=Sum("amount"))["s"] or 0.0)
+        own = rows.filter(reason="render_reserve").order_by("created").first()
+        shared = UsageEntry.objects.filter(job_id=render.job_id, render__isnull=True, kind=UsageEntry.RENDER_SECONDS,
+                                           reason="render_reserve").order_by("created").first()
+        if shared is not None or own is None:
+            # A batch reserves once for all its renders (a row without render): this render's
+            # share of it is its reserved_seconds. A retry adds its own row on top.
+            charged += float(render.reserved_seconds or 0.0)
+        delta = float(actual_seconds) - charged
+        if abs(delta) < 1e-6:
+            return None
+        first = min((r for r in (own, shared) if r is not None), key=lambda r: r.created, default=None)
+        reserved_at = first.created if first is not None else render.created
+        created = reserved_at + timedelta(microseconds=1) if reserved_at < month_start() else None
+        return _append(locked=locked, team=render.team, kind=UsageEntry.RENDER_SECONDS, amount=delta,
+                       reason="render_settle", job=render.job, render=render, created=created)
 
 
 def render_minutes_grant(*, team: Team, minutes: float, note: str = "", by=None) -> UsageEntry:

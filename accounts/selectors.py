@@ -26,7 +26,3 @@ def invitations_pending(*, team: Team) -> QuerySet[Invitation]:
 
 def invitation_by_token(*, token: str) -> Invitation | None:
     return object_for_token(Invitation.objects.select_related("team", "invited_by"), token)
-
-
-def team_owner_count(*, team: Team) -> int:
-    return Membership.objects.filter(team=team, role="owner").count()

@@ -71,8 +71,35 @@ def team_rename(*, actor, team: Team, name: str) -> Team:
     return team
 
 
-def _owner_count(team: Team) -> int:
-    return Membership.objects.filter(team=team, role=OWNER).count()
+# --- the last-owner rule: one definition, for the portal, the admin and every other door ----
+
+def last_owner_check(*, owners_before, owners_after) -> None:
+    """A team keeps at least one owner: a change that takes a team which has an owner to none
+    raises ValidationError (code "last_owner"). Arguments: the owners' membership ids before and
+    after the change."""
+    if set(owners_before) and not set(owners_after):
+        raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+
+
+def _owners_after(owners: set, *, membership: Membership, role: str | None) -> set:
+    """The owners once `membership` takes `role` (None: leaves the team)."""
+    return owners | {membership.pk} if role == OWNER else owners - {membership.pk}
+
+
+def membership_change_check(*, membership: Membership, role: str | None) -> None:
+    """The last-owner rule for `membership` taking `role` (None: being removed), against the
+    team's owners in the database (the admin's forms and delete checks)."""
+    owners = set(Membership.objects.filter(team_id=membership.team_id, role=OWNER).values_list("pk", flat=True))
+    last_owner_check(owners_before=owners, owners_after=_owners_after(owners, membership=membership, role=role))
+
+
+def membership_is_last_owner(*, membership: Membership) -> bool:
+    """True when removing `membership` would leave its team without an owner."""
+    try:
+        membership_change_check(membership=membership, role=None)
+    except ValidationError:
+        return True
+    return False
 
 
 def membership_role_change(*, actor, membership: Membership, role: str) -> Membership:
@@ -92,8 +119,8 @@ def membership_role_change(*, actor, membership: Membership, role: str) -> Membe
         _require(mine, "member.change_role")
         if OWNER in (role, membership.role) and not role_can(mine.role, "owner.grant"):
             raise PermissionDenied(_("Only an owner can grant or take away the owner role."))
-        if membership.role == OWNER and role != OWNER and sum(m.role == OWNER for m in locked) <= 1:
-            raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+        owners = {m.pk for m in locked if m.role == OWNER}
+        last_owner_check(owners_before=owners, owners_after=_owners_after(owners, membership=membership, role=role))
         before = set(ApiKey.objects.filter(team_id=membership.team_id, created_by_id=membership.user_id,
                                            revoked_at__isnull=True).values_list("pk", flat=True))
         membership.role = role
@@ -116,8 +143,8 @@ def membership_remove(*, actor, membership: Membership) -> list:
             _require(mine, "member.remove")
             if membership.role == OWNER and not role_can(mine.role, "owner.grant"):
                 raise PermissionDenied(_("Only an owner can remove an owner."))
-        if membership.role == OWNER and sum(m.role == OWNER for m in locked) <= 1:
-            raise ValidationError(_("A team needs at least one owner. Make someone else owner first."), code="last_owner")
+        owners = {m.pk for m in locked if m.role == OWNER}
+        last_owner_check(owners_before=owners, owners_after=_owners_after(owners, membership=membership, role=None))
         revoked = apikeys_revoke_created_by(team_id=membership.team_id, user_id=membership.user_id,
                                             reason=ApiKey.RevokedReason.CREATOR_REMOVED)
         membership.delete()
@@ -155,7 +182,7 @@ def invitation_create(
     except (smtplib.SMTPException, OSError):
         log.exception("invitation email to %s could not be sent", email)
         revoke_once(invitation)
-        raise ValidationError(_("The invitation email could not be sent; please try again."), code="email_failed")
+        raise ValidationError(_("The invitation email could not be sent; please try again."), code="email_failed") from None
     return invitation, token
 
 
@@ -211,7 +238,8 @@ def invitation_accept(*, token: str, user) -> Membership:
             with transaction.atomic():
                 membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
         except IntegrityError:
-            raise ValidationError(_("You are already a member of %(team)s.") % {"team": invitation.team.name}, code="already_member")
+            raise ValidationError(_("You are already a member of %(team)s.") % {"team": invitation.team.name},
+                                  code="already_member") from None
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])

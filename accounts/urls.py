@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views, views_usage
+from accounts import views
 
 urlpatterns = [
     path("team/", views.team_settings, name="team_settings"),
@@ -11,5 +11,4 @@ urlpatterns = [
     path("team/invitations/", views.invitation_create, name="invitation_create"),
     path("team/invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
-    path("usage/", views_usage.usage, name="usage"),
 ]

@@ -3,7 +3,10 @@
     GET /healthz             database, Redis, queue depths and render workers (the whole platform)
     GET /healthz?scope=web   database and Redis only: what this web process needs to serve pages
 
-The status is 200 when every check in scope passes and 503 otherwise. The web container's
+The status is 200 when every check in scope passes and 503 otherwise. Anyone gets the status
+({"status", "scope"}); the checks and the workers' names, hosts and pids are shown only to staff
+users and to requests carrying `X-Healthz-Token: <settings.HEALTHZ_TOKEN>` (one access helper,
+`may_see_details`). The web container's
 health check uses scope=web so that a fleet without live workers never takes the portal down
 with it; a monitor that should page someone when rendering stops uses the full check.
 
@@ -15,6 +18,7 @@ worker at once instead of when its registration expires.
 """
 from __future__ import annotations
 
+import hmac
 import os
 import socket
 import time
@@ -126,7 +130,8 @@ def workers_report(conn=None) -> list[dict]:
     return [worker_health(w) for w in Worker.all(connection=conn)]
 
 
-def render_workers_check() -> dict:
+def render_workers_check(*, listed: bool = False) -> dict:
+    """Counts of render workers by health; with `listed`, each worker as well."""
     workers = workers_report()
     render_queues = set(settings.RENDER_QUEUES)
     render_workers = [w for w in workers if render_queues & set(w["queues"])]
@@ -139,6 +144,8 @@ def render_workers_check() -> dict:
         "other_alive": sum(w["health"] == "alive" for w in workers if w not in render_workers),
         "required": settings.HEALTH_MIN_WORKERS,
     }
+    if listed:
+        result["workers"] = workers
     if alive < settings.HEALTH_MIN_WORKERS:
         result["error"] = f"{alive} render worker(s) alive, {settings.HEALTH_MIN_WORKERS} required"
         raise _Unhealthy(result)
@@ -151,14 +158,15 @@ class _Unhealthy(Exception):
         self.detail = detail
 
 
-def health_report(*, scope: str = "all") -> dict:
+def health_report(*, scope: str = "all", workers: bool = False) -> dict:
+    """The whole report; with `workers`, the list of workers too (names, hosts, pids)."""
     checks = {"database": _timed(database_check), "redis": _timed(redis_check)}
     if scope != "web":
         if checks["redis"]["ok"]:
             checks["queues"] = _timed(lambda: {"depths": queue_depths()})
             started = time.monotonic()
             try:
-                checks["workers"] = {"ok": True, **render_workers_check()}
+                checks["workers"] = {"ok": True, **render_workers_check(listed=workers)}
             except _Unhealthy as unhealthy:
                 checks["workers"] = {"ok": False, **unhealthy.detail}
             except Exception as exc:
@@ -171,9 +179,23 @@ def health_report(*, scope: str = "all") -> dict:
     return {"status": "ok" if healthy else "fail", "scope": scope, "checks": checks}
 
 
+TOKEN_HEADER = "X-Healthz-Token"
+
+
+def may_see_details(request) -> bool:
+    """Staff users, and requests with the HEALTHZ_TOKEN header, see the checks and the workers."""
+    if getattr(request.user, "is_staff", False):
+        return True
+    token = settings.HEALTHZ_TOKEN
+    given = request.headers.get(TOKEN_HEADER, "")
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 @never_cache
 @require_GET
 def healthz(request):
     scope = "web" if request.GET.get("scope") == "web" else "all"
-    report = health_report(scope=scope)
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    details = may_see_details(request)
+    report = health_report(scope=scope, workers=details)
+    body = report if details else {"status": report["status"], "scope": scope}
+    return JsonResponse(body, status=200 if report["status"] == "ok" else 503)

@@ -303,6 +303,9 @@ PROGRESS_MAX_EVENTS_PER_SECOND = env.float("PROGRESS_MAX_EVENTS_PER_SECOND", def
 # /healthz: fewer live render workers than this is a 503; an idle RQ worker beats every ~405 s.
 HEALTH_MIN_WORKERS = env.int("HEALTH_MIN_WORKERS", default=1)
 HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=480)
+# /healthz shows its checks and the workers (host names, pids) only to staff users and to
+# requests with `X-Healthz-Token: <this>`; everyone else gets the status alone. Empty: staff only.
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 RENDER_HEARTBEAT_SECONDS = env.float("RENDER_HEARTBEAT_SECONDS", default=5.0)  # worker -> Render.heartbeat
 RENDER_ABANDONED_AFTER = env.float("RENDER_ABANDONED_AFTER", default=30.0)  # stale heartbeat => re-queue
 RENDER_RETRY_INTERVALS = env.list("RENDER_RETRY_INTERVALS", cast=int, default=[10, 60, 300])  # backoff, seconds

@@ -22,5 +22,5 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("api/v1/", include("jobs.api_urls")),
     path("", include("jobs.sharing_urls")),
-    path("", include("accounts.api_urls")),
+    path("", include("jobs.team_urls")),
 ]

@@ -6,8 +6,49 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import TeamAdmin as AccountsTeamAdmin
+from accounts.admin import meter_html
+from accounts.models import Team
 from accounts.quotas import QuotaExceeded, format_bytes
+from accounts.usage import USAGE_FRACTIONS
 from jobs.models import Job, Render, ShareLink, Template, WebhookDelivery
+from jobs.usage import teams_with_in_flight
+
+# --- Teams: accounts' console plus what needs renders ----------------------------------------
+
+admin.site.unregister(Team)
+
+
+@admin.register(Team)
+class TeamAdmin(AccountsTeamAdmin):
+    """accounts.admin.TeamAdmin with the renders in flight (jobs.selectors.in_flight_q) against
+    the plan's concurrency, and the purge of expired outputs (jobs.maintenance)."""
+
+    list_display = ("name", "slug", "member_count", "storage_column", "minutes_column", "in_flight_column",
+                    "suspended", "created")
+    actions = ["suspend_teams", "resume_teams", "purge_expired_outputs", "grant_minutes"]
+    usage_fractions = (*USAGE_FRACTIONS, "in_flight_fraction")
+
+    def get_queryset(self, request):
+        return teams_with_in_flight(super().get_queryset(request))
+
+    @admin.display(description=_("renders running"), ordering="in_flight")
+    def in_flight_column(self, obj):
+        return meter_html(str(obj.in_flight), str(obj.plan("max_concurrent_renders")), obj.in_flight_fraction)
+
+    @admin.action(description=_("Purge expired outputs now"), permissions=["change"])
+    def purge_expired_outputs(self, request, queryset):
+        from jobs.maintenance import outputs_expired_purge
+
+        total, freed = 0, 0
+        for team in queryset:
+            report = outputs_expired_purge(team=team)
+            total += len(report.expired_renders)
+            freed += report.freed_bytes
+            self.log_change(request, team, f"Purged {len(report.expired_renders)} expired outputs ({report.freed_bytes} bytes)")
+        self.message_user(request, _("%(n)d expired outputs deleted, %(size)s freed.") % {"n": total, "size": format_bytes(freed)},
+                          messages.SUCCESS)
+
 
 
 @admin.register(Template)

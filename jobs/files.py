@@ -98,7 +98,7 @@ def serve_file(request, path, *, filename: str | None = None, attachment: bool =
         resolved = path.resolve(strict=True)
         relative = resolved.relative_to(media_root)
     except (FileNotFoundError, ValueError, OSError):
-        raise Http404("Not found")
+        raise Http404("Not found") from None
     if not resolved.is_file():
         raise Http404("Not found")
     content_type = content_type or content_type_for(resolved)
@@ -188,6 +188,29 @@ def unique_names(names: list[str], *, ext: str) -> list[str]:
             candidate = f"{base} ({count + 1}){ext}"
         result.append(candidate)
     return result
+
+
+def render_download_name(render, *, public: bool = False, with_batch: bool = False) -> str:
+    """The one rule for what a finished video downloads as: its template's name ("Anna.mp4"),
+    in the portal followed by its batch ("Anna - Spring launch.mp4"); from a public share link
+    nothing of the team, only the render's short id ("mouthpiece-1a2b3c4d.mp4")."""
+    if public:
+        return f"mouthpiece-{str(render.pk)[:8]}.mp4"
+    name = render.template_name or "video"
+    return safe_name(f"{name} - {render.job}" if with_batch else name) + ".mp4"
+
+
+def zip_entries(renders) -> list[tuple[str, str]]:
+    """(storage name, name in the zip) for each finished video among `renders`, named after its
+    template and made unique ("Anna.mp4", "Anna (2).mp4"): every zip of videos is built here."""
+    done = [r for r in renders if r.status == "done" and r.output]
+    names = unique_names([r.template_name or "video" for r in done], ext=".mp4")
+    return [(r.output.name, name) for r, name in zip(done, names, strict=True)]
+
+
+def job_zip_name(job) -> str:
+    """The file name of a batch's zip: its title, else its short id."""
+    return safe_name(job.title or f"job-{str(job.pk)[:8]}") + ".zip"
 
 
 def zip_response(entries: list[tuple[str, str]], *, filename: str):

@@ -287,6 +287,9 @@ class ShareLink(models.Model):
     class Meta:
         ordering = ["-created"]
 
+    def __str__(self) -> str:
+        return f"share link {self.token_prefix}…"
+
 
 class WebhookDelivery(models.Model):
     """One webhook event and its delivery attempts (visible to the team)."""
@@ -309,3 +312,6 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.url} ({self.status})"

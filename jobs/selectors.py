@@ -7,8 +7,50 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.access import team_object_or_404, team_scoped
-from accounts.models import Team
+from accounts.models import PRIORITIES, Team
 from jobs.models import Job, Render, Template, error_text
+
+# --- renders holding a worker slot -----------------------------------------------------------
+
+def in_flight_q(prefix: str = "") -> Q:
+    """The one meaning of "in flight": renders that hold one of their team's worker slots, i.e.
+    what the plan's max_concurrent_renders limits. That is every render being worked on
+    (preparing, rendering, encoding) and every queued render already handed to a worker queue
+    (enqueued_at set): it will run as soon as a worker takes it, so it counts against the limit
+    the moment it is handed over. Queued renders not yet handed over wait for a free slot and are
+    not in flight. The dispatcher, the usage page and the admin all count with this.
+
+    `prefix` is a relation path for use across a join ("renders__" on teams)."""
+    return (Q(**{f"{prefix}status__in": Render.ACTIVE})
+            | Q(**{f"{prefix}status": Render.Status.QUEUED, f"{prefix}enqueued_at__isnull": False}))
+
+
+def renders_in_flight(*, team: Team) -> QuerySet[Render]:
+    return Render.objects.filter(team=team).filter(in_flight_q())
+
+
+def renders_waiting_for_slot_q() -> Q:
+    """Queued renders not yet handed to a worker queue (the complement of in flight among queued)."""
+    return Q(status=Render.Status.QUEUED, enqueued_at__isnull=True)
+
+
+# Renders not finished yet: waiting, handed over, or being worked on.
+RENDER_UNFINISHED = (Render.Status.QUEUED, *Render.ACTIVE)
+
+
+def render_status_counts(renders) -> dict[str, int]:
+    """How many of `renders` (rows already loaded, e.g. a job's prefetched renders) are in each
+    status: {"done": 2, "failed": 1}. The one per-status count of the API, portal and webhooks."""
+    counts: dict[str, int] = {}
+    for r in renders:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return counts
+
+
+def priority_labels(priorities) -> list[str]:
+    """Queue names as people read them ("default" -> "normal")."""
+    labels = dict(Job.Priority.choices)
+    return [str(labels.get(p, p)) for p in priorities]
 
 
 def priorities_allowed(*, team: Team) -> list[str]:
@@ -161,13 +203,14 @@ def batch_estimate_inputs(*, team: Team) -> dict:
     }
 
 
-PRIORITY_RANK = {"high": 0, "default": 1, "low": 2}
+# Dispatch order, best first: accounts.models.PRIORITIES (the one list of priorities) reversed.
+PRIORITY_RANK = {p: rank for rank, p in enumerate(reversed(PRIORITIES))}
 
 
 def renders_waiting_in_order(*, team: Team) -> QuerySet[Render]:
     """The team's renders waiting for a free slot (queued, not yet in RQ), in the order
     services.renders_dispatch hands them out: best priority, then oldest batch, then oldest."""
-    return (Render.objects.filter(team=team, status=Render.Status.QUEUED, enqueued_at__isnull=True)
+    return (Render.objects.filter(renders_waiting_for_slot_q(), team=team)
             .select_related("job")
             .annotate(rank=Case(*(When(job__priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()),
                                 default=Value(1), output_field=IntegerField()))

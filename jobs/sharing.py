@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from django.conf import settings
@@ -55,6 +55,17 @@ def sharelink_create(*, team: Team, created_by=None, job: Job | None = None, ren
 
 def sharelink_revoke(*, link: ShareLink) -> ShareLink:
     return revoke_once(link)
+
+
+MAX_EXPIRY_DAYS = 365
+
+
+def share_expiry_in(*, days: int | None, now=None) -> datetime | None:
+    """When a link asked to last `days` days expires (capped at MAX_EXPIRY_DAYS); None (never)
+    for no or a non-positive number of days."""
+    if not days or days <= 0:
+        return None
+    return (now or timezone.now()) + timedelta(days=min(int(days), MAX_EXPIRY_DAYS))
 
 
 def sharelink_for_token(token: str) -> ShareLink | None:

@@ -5,24 +5,24 @@ tokens are a 404; revoked and expired links a 410 with the same neutral page.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.access import membership_for, team_object_or_404
+from jobs.files import render_download_name
 from jobs.models import Job, Render, ShareLink
 from jobs.sharing import (
     ShareLinkError,
     ShareState,
+    share_expiry_in,
     sharelink_check_password,
     sharelink_create,
     sharelink_for_token,
@@ -35,8 +35,6 @@ from jobs.sharing import (
     sharelink_state,
     sharelink_view_record,
 )
-
-MAX_EXPIRY_DAYS = 365
 
 
 def _file_response(request, field, content_type: str, *, attachment_name: str | None = None):
@@ -83,13 +81,11 @@ def share_create(request):
     membership = membership_for(request.user, target.team)
     if membership is None or not membership.can("share.create"):
         return HttpResponseForbidden(_("Your role cannot create share links."))
-    expires_at = None
     try:
         days = int(request.POST.get("expires_days") or 0)
     except ValueError:
         days = 0
-    if days > 0:
-        expires_at = timezone.now() + timedelta(days=min(days, MAX_EXPIRY_DAYS))
+    expires_at = share_expiry_in(days=days)
     try:
         link, token = sharelink_create(
             team=target.team, created_by=request.user, expires_at=expires_at, password=request.POST.get("password", ""),
@@ -191,7 +187,7 @@ def share_download(request, token, render_id):
     r, error = _shared_render(request, token, render_id)
     if error:
         return error
-    return _file_response(request, r.output, "video/mp4", attachment_name=f"mouthpiece-{str(r.pk)[:8]}.mp4")
+    return _file_response(request, r.output, "video/mp4", attachment_name=render_download_name(r, public=True))
 
 
 def share_poster(request, token, render_id):

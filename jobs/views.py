@@ -8,7 +8,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -63,7 +62,7 @@ def dashboard(request):
         "team": team,
         "recent_jobs": selectors.jobs_for_team(team=team)[:8],
         "render_counts": (counts := selectors.render_counts_for_team(team=team)),
-        "in_progress_count": sum(counts.get(s, 0) for s in ("queued", "preparing", "rendering", "encoding")),
+        "in_progress_count": sum(counts.get(s, 0) for s in selectors.RENDER_UNFINISHED),
         "template_count": selectors.templates_for_team(team=team).count(),
         "can_create": _can(request, "job.create"),
     }
@@ -160,7 +159,7 @@ def job_detail(request, pk):
     context = {
         "job": job, "renders": renders, "overall": selectors.job_progress(job),
         "job_eta_minutes": _minutes_up(selectors.job_eta_seconds(job)),
-        "done_count": sum(r.status == "done" for r in renders),
+        "done_count": selectors.render_status_counts(renders).get(Render.Status.DONE, 0),
         "can_cancel": _can(request, "job.cancel", job.team), "can_retry": _can(request, "job.retry", job.team),
         "can_share": _can(request, "share.create", job.team),
         "ws_path": f"/ws/jobs/{job.pk}/",
@@ -191,13 +190,10 @@ def job_cancel(request, pk):
 @require_GET
 def job_zip(request, pk):
     job = selectors.job_detail_for(actor=request.user, pk=pk)
-    renders = [r for r in selectors.renders_for_job(job=job) if r.status == Render.Status.DONE and r.output]
-    if not renders:
+    entries = files.zip_entries(selectors.renders_for_job(job=job))
+    if not entries:
         raise Http404(_("No finished videos to download yet."))
-    names = files.unique_names([r.template_name or "video" for r in renders], ext=".mp4")
-    entries = [(r.output.name, name) for r, name in zip(renders, names)]
-    zip_name = f"{slugify(job.title) or 'mouthpiece-' + str(job.pk)[:8]}.zip"
-    return files.zip_response(entries, filename=zip_name)
+    return files.zip_response(entries, filename=files.job_zip_name(job))
 
 
 # --- Renders -------------------------------------------------------------------------------
@@ -209,22 +205,19 @@ def _finished_render(request, pk) -> Render:
     return render_obj
 
 
-def _download_name(render_obj: Render) -> str:
-    return files.safe_name(f"{render_obj.template_name or 'video'} - {render_obj.job}") + ".mp4"
-
-
 @login_required
 @require_GET
 def render_video(request, pk):
     render_obj = _finished_render(request, pk)
-    return files.serve_media(request, render_obj.output, filename=_download_name(render_obj), content_type="video/mp4")
+    return files.serve_media(request, render_obj.output, filename=files.render_download_name(render_obj, with_batch=True),
+                             content_type="video/mp4")
 
 
 @login_required
 @require_GET
 def render_download(request, pk):
     render_obj = _finished_render(request, pk)
-    return files.serve_media(request, render_obj.output, filename=_download_name(render_obj),
+    return files.serve_media(request, render_obj.output, filename=files.render_download_name(render_obj, with_batch=True),
                             content_type="video/mp4", attachment=True)
 
 
@@ -297,8 +290,7 @@ def gallery_bulk(request):
         return redirect("gallery")
     try:
         if action == "zip":
-            names = files.unique_names([r.template_name or "video" for r in renders], ext=".mp4")
-            return files.zip_response([(r.output.name, n) for r, n in zip(renders, names)], filename="mouthpiece-videos.zip")
+            return files.zip_response(files.zip_entries(renders), filename="mouthpiece-videos.zip")
         if action == "delete":
             n = gallery_actions.renders_delete(team=team, user=request.user, renders=renders)
             messages.success(request, ngettext("%(n)d video deleted.", "%(n)d videos deleted.", n) % {"n": n})

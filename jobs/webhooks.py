@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Team
 from jobs.models import Job, Render, WebhookDelivery
+from jobs.selectors import render_status_counts
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def sign(secret: str, timestamp: str | int, body: bytes) -> str:
     return f"v1={digest}"
 
 
-def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *, tolerance: int = 300, now: float | None = None) -> bool:
+def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *,
+                     tolerance: int = SIGNATURE_TOLERANCE_SECONDS, now: float | None = None) -> bool:
     """Receiver-side check (the same code is in docs/API.md): True when `header` carries a v1
     signature of "timestamp.body" under `secret` and the timestamp is within `tolerance` seconds."""
     try:
@@ -58,28 +60,42 @@ def verify_signature(secret: str, timestamp: str, body: bytes, header: str, *, t
         return False
     if abs((time.time() if now is None else now) - sent_at) > tolerance:
         return False  # a replay of an old, captured request
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    for part in header.split(","):
-        scheme, _sep, value = part.strip().partition("=")
-        if scheme == "v1" and hmac.compare_digest(value, expected):
-            return True
-    return False
+    expected = sign(secret, timestamp, body)
+    return any(hmac.compare_digest(part.strip(), expected) for part in header.split(","))
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 def webhook_secret_rotate(*, team: Team) -> str:
     """A new signing secret for the team; the caller shows it once."""
-    team.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+    team.webhook_secret = _new_secret()
     team.save(update_fields=["webhook_secret"])
     return team.webhook_secret
 
 
-def webhook_url_set(*, team: Team, url: str) -> None:
-    """Set the team's default webhook URL ("" clears it); refused URLs raise WebhookUrlRefused."""
+def webhook_secret_ensure(*, team: Team) -> bool:
+    """Give the team a signing secret if it has none (never replaces one, even when two
+    processes race: the write is conditional). True when this call created it."""
+    if team.webhook_secret:
+        return False
+    created = bool(Team.objects.filter(pk=team.pk, webhook_secret="").update(webhook_secret=_new_secret()))
+    team.webhook_secret = Team.objects.values_list("webhook_secret", flat=True).get(pk=team.pk)
+    return created
+
+
+def webhook_url_set(*, team: Team, url: str) -> bool:
+    """Set the team's default webhook URL ("" clears it); refused URLs raise WebhookUrlRefused.
+    Setting a URL gives the team its signing secret now, so the receiver can be set up before
+    the first event; True when a secret was created by this call."""
     url = (url or "").strip()
     if url:
         webhook_url_check(url)
-    team.webhook_url = url
-    team.save(update_fields=["webhook_url"])
+    with transaction.atomic():
+        team.webhook_url = url
+        team.save(update_fields=["webhook_url"])
+        return webhook_secret_ensure(team=team) if url else False
 
 
 # --- SSRF guard ----------------------------------------------------------------------------
@@ -118,11 +134,11 @@ def webhook_url_check(url: str) -> list[str]:
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise WebhookUrlRefused(_("The webhook URL has an invalid port."))
+        raise WebhookUrlRefused(_("The webhook URL has an invalid port.")) from None
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise WebhookUrlRefused(_("The webhook host name does not resolve."))
+        raise WebhookUrlRefused(_("The webhook host name does not resolve.")) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not settings.WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
@@ -184,9 +200,6 @@ def _render_data(render: Render) -> dict:
 
 def _job_data(job: Job) -> dict:
     renders = list(job.renders.all())
-    counts: dict[str, int] = {}
-    for r in renders:
-        counts[r.status] = counts.get(r.status, 0) + 1
     return {
         "id": str(job.id),
         "title": job.title,
@@ -194,7 +207,7 @@ def _job_data(job: Job) -> dict:
         "priority": job.priority,
         "created": job.created.isoformat(),
         "finished": job.finished.isoformat() if job.finished else None,
-        "render_counts": counts,
+        "render_counts": render_status_counts(renders),
         "url": _absolute(reverse("api_job_detail", args=[job.id])),
         "renders": [_render_data(r) for r in renders],
     }
@@ -205,7 +218,10 @@ def _target_url(job: Job) -> str:
 
 
 def webhook_event_enqueue(*, team: Team, job: Job | None, event: str, url: str, data: dict) -> WebhookDelivery:
-    """Record a delivery and enqueue it once the surrounding transaction commits."""
+    """Record a delivery and enqueue it once the surrounding transaction commits. A job's own
+    URL can exist on a team that never set one, so the secret is ensured here too, before any
+    delivery: the delivery task only reads it."""
+    webhook_secret_ensure(team=team)
     delivery = WebhookDelivery(team=team, job=job, event=event, url=url)
     delivery.payload = {
         "id": str(delivery.id), "type": event, "created": timezone.now().isoformat(),
@@ -265,8 +281,6 @@ def webhook_deliver(delivery_id: str) -> str:
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return "skipped"
     team = delivery.team
-    if not team.webhook_secret:
-        webhook_secret_rotate(team=team)
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {

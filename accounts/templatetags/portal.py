@@ -30,15 +30,6 @@ def role_label(role: str) -> str:
 
 
 @register.filter
-def priority_labels(priorities) -> list[str]:
-    """Queue names as the batch form shows them ("default" → "normal" / "普通")."""
-    from jobs.models import Job
-
-    labels = dict(Job.Priority.choices)
-    return [str(labels.get(p, p)) for p in priorities]
-
-
-@register.filter
 def can(membership, action: str) -> bool:
     """`{% if current_membership|can:"member.invite" %}` — the role table, in templates."""
     return bool(membership) and membership.can(action)

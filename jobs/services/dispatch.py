@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Team
-from jobs import progress
+from jobs import progress, selectors
 from jobs.models import Render, Template
 from jobs.selectors import renders_waiting_in_order  # the one dispatch order
 
@@ -38,8 +37,7 @@ def renders_dispatch(*, team: Team) -> int:
     released = 0
     with lock:
         cap = int(team.plan("max_concurrent_renders"))
-        in_flight = Render.objects.filter(team=team).filter(
-            Q(status__in=Render.ACTIVE) | Q(status=Render.Status.QUEUED, enqueued_at__isnull=False)).count()
+        in_flight = selectors.renders_in_flight(team=team).count()  # the one meaning of "in flight"
         free = cap - in_flight
         if free <= 0:
             return 0

@@ -146,7 +146,8 @@ def test_new_user_signs_up_through_an_invitation(cast, client, mailoutbox):
     url = reverse("invitation_accept", args=[token])
     r = client.get(url)
     assert r.status_code == 200 and reverse("account_signup") in r.content.decode()
-    r = client.post(reverse("account_signup"), {"email": "dora@example.com", "password1": "a-long-pass-phrase-42", "password2": "a-long-pass-phrase-42"})
+    r = client.post(reverse("account_signup"),
+                    {"email": "dora@example.com", "password1": "a-long-pass-phrase-42", "password2": "a-long-pass-phrase-42"})
     assert r.status_code == 302 and r["Location"] == url
     assert mailoutbox == []
     r = client.post(url)

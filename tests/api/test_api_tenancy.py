@@ -80,7 +80,7 @@ def test_session_acts_for_current_team_and_viewer_cannot_write(cast, acme_object
     client.force_login(cast.vera)
     o = acme_objects
     assert client.get(reverse("api_job_detail", args=[o["job"].pk])).status_code == 200
-    for method, name, kwargs in [
+    for method, name, _kwargs in [
         ("post", "api_job_cancel", {}), ("post", "api_job_retry", {}),
         ("delete", "api_template_detail", {}), ("delete", "api_share_detail", {}),
     ]:

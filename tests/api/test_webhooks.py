@@ -256,3 +256,27 @@ def test_signals_from_jobs_services_create_deliveries(cast, make_finished_job, r
     render_finished.send(sender=Render, render=job.renders.get())
     job_finished.send(sender=type(job), job=job)
     assert sorted(WebhookDelivery.objects.values_list("event", flat=True)) == ["job.finished", "render.done"]
+
+
+def test_setting_the_url_creates_the_secret_at_once(cast, settings):
+    """The signing secret exists as soon as a URL is set (not at the first delivery), so the
+    receiver can be configured first; setting it again keeps it; clearing the URL makes none."""
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    assert cast.acme.webhook_secret == ""
+    assert webhooks.webhook_url_set(team=cast.acme, url="") is False
+    cast.acme.refresh_from_db()
+    assert cast.acme.webhook_secret == ""
+    assert webhooks.webhook_url_set(team=cast.acme, url="http://127.0.0.1:9/hook") is True
+    cast.acme.refresh_from_db()
+    secret = cast.acme.webhook_secret
+    assert secret.startswith("whsec_")
+    assert webhooks.webhook_url_set(team=cast.acme, url="http://127.0.0.1:9/other") is False
+    cast.acme.refresh_from_db()
+    assert cast.acme.webhook_secret == secret
+
+
+def test_delivery_task_never_writes_the_secret():
+    import inspect
+
+    source = inspect.getsource(webhooks.webhook_deliver)
+    assert "webhook_secret_rotate" not in source and "webhook_secret_ensure" not in source

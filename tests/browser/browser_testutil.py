@@ -112,7 +112,8 @@ PLAYER_SHAPES_JS = """async () => {
       await new Promise((resolve, reject) => {
         v.addEventListener('loadedmetadata', resolve, { once: true });
         v.addEventListener('error', () => reject(new Error('media error on ' + v.currentSrc)), { once: true });
-        setTimeout(() => reject(new Error(`no metadata within 15 s: ${v.currentSrc} (readyState ${v.readyState}, networkState ${v.networkState})`)), 15000);
+        setTimeout(() => reject(new Error(`no metadata within 15 s: ${v.currentSrc} `
+                                          + `(readyState ${v.readyState}, networkState ${v.networkState})`)), 15000);
         v.load();
       });
     }

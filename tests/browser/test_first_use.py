@@ -202,7 +202,8 @@ def test_hevc_template_page_explains_then_plays_the_preview(live, new_page, cast
 HEADER_CROWDING_JS = """() => {
   const items = [...document.querySelectorAll('.site-header .brand, .site-header .nav-links, .site-header .team-switcher select,'
                    + ' .site-header .menu-button, .site-header .nav-toggle, .site-header .language-switcher select')]
-    .filter((el) => el.offsetParent !== null).map((el) => ({ el: el.textContent.trim().slice(0, 20) || el.className, r: el.getBoundingClientRect() }));
+    .filter((el) => el.offsetParent !== null)
+    .map((el) => ({ el: el.textContent.trim().slice(0, 20) || el.className, r: el.getBoundingClientRect() }));
   const bad = [];
   for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++) {
     const a = items[i].r, b = items[j].r;
@@ -323,9 +324,11 @@ def test_compare_a_result_with_its_template_in_step(live, new_page, cast, finish
     assert tpl.evaluate(VIDEO_DURATION_JS) > 5 and out.evaluate(VIDEO_DURATION_JS) > 5
     out.evaluate("(v) => { v.muted = true; return v.play(); }")
     page.wait_for_function("document.querySelector('[data-compare-output]').currentTime > 1.0", timeout=15_000)
-    times = page.evaluate("[document.querySelector('[data-compare-template]').currentTime, document.querySelector('[data-compare-output]').currentTime]")
+    times = page.evaluate("[document.querySelector('[data-compare-template]').currentTime, "
+                          "document.querySelector('[data-compare-output]').currentTime]")
     assert times[0] > 0.8 and abs(times[0] - times[1]) < 0.3, times
-    out.evaluate("(v) => new Promise((resolve) => { v.pause(); v.addEventListener('seeked', resolve, { once: true }); v.currentTime = 3.0; })")
+    out.evaluate("(v) => new Promise((resolve) => { v.pause(); "
+                 "v.addEventListener('seeked', resolve, { once: true }); v.currentTime = 3.0; })")
     page.wait_for_function("Math.abs(document.querySelector('[data-compare-template]').currentTime - 3.0) < 0.2")
     screenshot(page, "job-compare")
     dialog.get_by_role("button", name="Close").click()

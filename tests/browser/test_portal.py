@@ -103,7 +103,8 @@ def test_batch_from_upload_to_share(live, new_page, cast, media_dir, short_speec
     video.evaluate("(v) => { v.muted = true; return v.play(); }")
     page.wait_for_function("document.querySelector('[data-render] video').currentTime > 0.2", timeout=15_000)
     assert_inputs_labelled(page)
-    video.evaluate("(v) => new Promise((resolve) => { v.pause(); v.addEventListener('seeked', resolve, { once: true }); v.currentTime = 1.0; })")
+    video.evaluate("(v) => new Promise((resolve) => { v.pause(); "
+                   "v.addEventListener('seeked', resolve, { once: true }); v.currentTime = 1.0; })")
     screenshot(page, "job-done")
     with page.expect_download() as download_info:
         page.locator('a[href$="/zip/"]').click()

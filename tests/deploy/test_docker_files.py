@@ -60,7 +60,7 @@ def stages(path: Path) -> list[list[tuple[str, str]]]:
 
 def dockerignore_patterns() -> list[str]:
     lines = (REPO / ".dockerignore").read_text().splitlines()
-    return [l.strip() for l in lines if l.strip() and not l.startswith("#")]
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def is_ignored(relative: str) -> bool:

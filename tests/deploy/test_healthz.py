@@ -38,6 +38,15 @@ def _wait_for(predicate, timeout=20.0):
 
 
 @pytest.fixture
+def client(client, settings):
+    """These checks read the full report: the client sends the HEALTHZ_TOKEN header (without
+    it /healthz answers the status alone; tests/deploy/test_healthz_access.py)."""
+    settings.HEALTHZ_TOKEN = "health-token-for-tests"
+    client.defaults["HTTP_X_HEALTHZ_TOKEN"] = settings.HEALTHZ_TOKEN
+    return client
+
+
+@pytest.fixture
 def stop_later():
     procs = []
     yield procs.append

@@ -90,6 +90,7 @@ def prod_env(services, tmp_path):
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_ENV": "production",
+        "HEALTHZ_TOKEN": secrets.token_urlsafe(16),
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": HOST,
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
@@ -142,12 +143,14 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
         status, headers, _ = _wait_http(url, Host=HOST)
         assert status == 301 and headers["Location"] == f"https://{HOST}/healthz"  # plain HTTP goes to HTTPS
 
-        status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https")
+        status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https", X_Healthz_Token=prod_env["HEALTHZ_TOKEN"])
         report = json.loads(body)
         assert status == 503, report
         assert report["checks"]["database"] == {**report["checks"]["database"], "ok": True, "vendor": "postgresql"}
         assert report["checks"]["redis"]["ok"] and report["checks"]["workers"]["alive"] == 0
 
+        anonymous = _get(url, Host=HOST, X_Forwarded_Proto="https")  # no token: the status alone
+        assert anonymous[0] == 503 and json.loads(anonymous[2]) == {"status": "fail", "scope": "all"}
         assert _get(url, Host="evil.example", X_Forwarded_Proto="https")[0] == 400  # ALLOWED_HOSTS holds
 
         # The container health probe, as Docker runs it inside the web container.
@@ -164,7 +167,7 @@ def test_filesystem_storage_deploy_check_healthz_and_json_logs(prod_env, service
                          "high", "default", "low"], prod_env, tmp_path / "worker.log")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https")
+            status, _, body = _get(url, Host=HOST, X_Forwarded_Proto="https", X_Healthz_Token=prod_env["HEALTHZ_TOKEN"])
             if status == 200:
                 break
             time.sleep(0.2)
@@ -225,7 +228,8 @@ name = default_storage.save("teams/1/templates/x/source.mp4", ContentFile(b"vide
 out["saved"] = name
 url = media_download_url(Field(name), filename="Greeting.mp4")
 out["url"] = url
-with urllib.request.urlopen(url.replace(settings.AWS_S3_PUBLIC_ENDPOINT_URL, opts["endpoint_url"]) if settings.AWS_S3_PUBLIC_ENDPOINT_URL else url) as r:
+public = settings.AWS_S3_PUBLIC_ENDPOINT_URL
+with urllib.request.urlopen(url.replace(public, opts["endpoint_url"]) if public else url) as r:
     out["downloaded"] = r.read() == b"video-bytes" * 1000
     out["disposition"] = r.headers.get("Content-Disposition")
 local = media_local_path(Field(name))

@@ -115,7 +115,8 @@ def test_job_create_checks(cast, make_template, make_job, silent_audio, media_di
     with pytest.raises(ValidationError, match="not audio"):
         services.job_create(team=cast.acme, user=cast.alice, audio_file=upload_of(text), template_ids=[template.pk])
     assert not Job.objects.exists() and not Render.objects.exists()
-    assert not (Path(settings.MEDIA_ROOT) / f"teams/{cast.acme.pk}/jobs").exists() or not any((Path(settings.MEDIA_ROOT) / f"teams/{cast.acme.pk}/jobs").iterdir())
+    jobs_dir = Path(settings.MEDIA_ROOT) / f"teams/{cast.acme.pk}/jobs"
+    assert not jobs_dir.exists() or not any(jobs_dir.iterdir())
 
 
 def test_priority_and_fair_share(cast, make_template, make_job, run_worker, rq_queue_ids, redis_conn):

@@ -25,7 +25,8 @@ def _files_under(root: Path) -> list[Path]:
     ("portrait_hevc_1080x1920.mp4", 1080, 1920, 25.0, 10.0, "hevc"),
 ])
 def test_upload_probes_the_real_media(cast, media_dir, settings, name, width, height, fps, duration, codec):
-    template = services.template_upload(team=cast.acme, user=cast.bob, uploaded_file=upload_of(media_dir / name), tags="Studio, studio ,demo")
+    template = services.template_upload(team=cast.acme, user=cast.bob, uploaded_file=upload_of(media_dir / name),
+                                        tags="Studio, studio ,demo")
     template.refresh_from_db()
     assert (template.width, template.height) == (width, height)
     assert template.fps == pytest.approx(fps, abs=0.02)
@@ -34,7 +35,8 @@ def test_upload_probes_the_real_media(cast, media_dir, settings, name, width, he
     assert template.has_audio is True
     assert template.tags == ["studio", "demo"]
     assert template.uploaded_by == cast.bob and template.team == cast.acme
-    assert Path(template.file.path).is_file() and Path(template.file.path).is_relative_to(Path(settings.MEDIA_ROOT) / f"teams/{cast.acme.pk}")
+    team_dir = Path(settings.MEDIA_ROOT) / f"teams/{cast.acme.pk}"
+    assert Path(template.file.path).is_file() and Path(template.file.path).is_relative_to(team_dir)
     with open(template.poster.path, "rb") as f:
         assert f.read(3) == b"\xff\xd8\xff"  # a JPEG
     cast.acme.refresh_from_db()

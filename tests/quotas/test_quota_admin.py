@@ -44,7 +44,7 @@ def test_team_list_shows_usage_and_near_limit_filter(staff_client, cast):
     assert "Acme" in near and "Globex" not in near
     assert "Globex" in staff_client.get(url + "?usage=ok").content.decode()
     found = staff_client.get(url + "?q=charlie@example.com").content.decode()
-    assert "Globex" in found and "/accounts/team/%d/" % cast.acme.pk not in found
+    assert "Globex" in found and f"/accounts/team/{cast.acme.pk}/" not in found
     # Member count and the inline memberships on the change page.
     change = staff_client.get(reverse("admin:accounts_team_change", args=[cast.acme.pk])).content.decode()
     assert "bob@example.com" in change or "Bob" in change

@@ -63,7 +63,8 @@ ROUTES: dict[str, Route] = {
     # --- jobs portal ---------------------------------------------------------------------------
     "dashboard": Route("team", methods=("get",), visitor_page=True, why="visitors get the welcome page: no tenant data"),
     "template_list": Route("team", methods=("get",)),
-    "template_upload": Route("team", methods=("get",), why="uploads go to the visitor's own team (tests/reliability/test_rel_bad_inputs.py)"),
+    "template_upload": Route("team", methods=("get",),
+                             why="uploads go to the visitor's own team (tests/reliability/test_rel_bad_inputs.py)"),
     "template_detail": Route("object", kwargs=lambda w: {"pk": w.template.pk}, post=lambda w: {"name": "pwned", "tags": ""}),
     "template_delete": Route("object", kwargs=lambda w: {"pk": w.template2.pk}, destructive=True),
     "template_poster": Route("object", kwargs=lambda w: {"pk": w.template.pk}),
@@ -115,7 +116,8 @@ ROUTES: dict[str, Route] = {
     "api_redoc": Route("public", why="ReDoc page"),
     "api_template_list": Route("team", methods=("get", "post")),
     "api_template_detail": Route("object", kwargs=lambda w: {"pk": w.template.pk}, methods=("get", "delete")),
-    "api_job_list": Route("team", methods=("get", "post"), post=lambda w: {"template_ids": [str(w.template.pk)], "audio": w.audio_upload()}),
+    "api_job_list": Route("team", methods=("get", "post"),
+                          post=lambda w: {"template_ids": [str(w.template.pk)], "audio": w.audio_upload()}),
     "api_job_detail": Route("object", kwargs=lambda w: {"pk": w.job.pk}, methods=("get",)),
     "api_job_cancel": Route("object", kwargs=lambda w: {"pk": w.job.pk}, methods=("post",), destructive=True),
     "api_job_retry": Route("object", kwargs=lambda w: {"pk": w.job.pk}, methods=("post",)),
@@ -298,7 +300,7 @@ def test_tenant_isolation_matrix(cast, acme_world, attackers, client):
         if kind == "object":
             url = reverse(key, kwargs=spec.kwargs(w))
             checked_routes += 1
-            for label, (c, is_key, anonymous) in attackers.items():
+            for label, (c, _is_key, anonymous) in attackers.items():
                 for method in spec.methods:
                     data = spec.post(w) if spec.post and method == "post" else None
                     # A portal page sends anonymous visitors (a key is no session) to the login page.

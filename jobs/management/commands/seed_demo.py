@@ -1,4 +1,6 @@
-"""`manage.py seed_demo`: the demo team and its owner login. Idempotent: run it on every start."""
+"""`manage.py seed_demo`: the demo team and its owner login (accounts.services.demo_seed), then
+the sample templates (jobs.samples). Idempotent: run it on every start. It lives in jobs because
+it seeds both apps and accounts sits below jobs."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -6,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.urls import reverse
 
 from accounts.services import demo_seed
+from jobs.samples import samples_seed
 
 DEMO_EMAIL = "demo@example.com"
 
@@ -31,7 +34,5 @@ class Command(BaseCommand):
         if admin:
             self.stdout.write(f"  Admin:    {settings.SITE_URL.rstrip('/')}{reverse('admin:index')} (the demo login is an administrator)")
         if not no_samples:
-            from jobs.samples import samples_seed
-
             added = samples_seed(team=team, user=user)
             self.stdout.write(f"  Samples:  {len(added)} sample template(s) added" if added else "  Samples:  already there")
