@@ -17,10 +17,11 @@ def media_dir() -> Path:
     return MEDIA
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _runtime():
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
     """What an entry point prepares (config/runtime.py): folders and the embedded Redis; the
-    settings import does neither."""
+    settings import does neither. After pytest-django has set Django up, before collection
+    (a module may build a test client, and WhiteNoise looks for its folder then)."""
     from config import runtime
 
     runtime.prepare()

@@ -45,13 +45,17 @@ def test_admin_team_list_counts_the_same(cast, mix):
     assert team.in_flight == 2 and team.member_count == 3
 
 
-def test_dispatcher_counts_the_same(cast, mix, monkeypatch, redis_conn):
-    """renders_dispatch fills only the slots in_flight_q leaves free of max_concurrent_renders."""
+def test_dispatcher_counts_the_same(cast, mix, redis_conn):
+    """renders_dispatch fills only the slots in_flight_q leaves free of max_concurrent_renders
+    (real RQ queues on the test Redis: the one render handed over is really enqueued)."""
     from jobs import services
 
     cast.acme.max_concurrent_renders = 3
     cast.acme.save()
-    handed = []
-    monkeypatch.setattr(services, "render_enqueue", lambda *, render: handed.append(render.pk))
-    assert services.renders_dispatch(team=cast.acme) == 3 - renders_in_flight(team=cast.acme).count() == 1
+    before = renders_in_flight(team=cast.acme).count()
+    assert services.renders_dispatch(team=cast.acme) == 3 - before == 1
+    handed = [r.pk for r in mix if r.status == "queued" and r.enqueued_at is None
+              and type(r).objects.get(pk=r.pk).enqueued_at is not None]
     assert handed == [mix[2].pk]
+    assert renders_in_flight(team=cast.acme).count() == 3
+    assert services.renders_dispatch(team=cast.acme) == 0  # no slot left
