@@ -60,10 +60,17 @@ def priorities_allowed(*, team: Team) -> list[str]:
     return list(reversed(plan_priorities(team=team)))
 
 
+def search_text(value: str | None) -> str:
+    """The one cleaning of a visitor's search text for every list (portal, API, gallery): trimmed,
+    without NUL characters (no stored name holds one, and PostgreSQL refuses them in a query)."""
+    return (value or "").replace("\x00", "").strip()
+
+
 def templates_for_team(*, team: Team, tag: str = "", search: str = "") -> QuerySet[Template]:
     qs = team_scoped(Template, actor=team).select_related("uploaded_by")
     if tag:
         qs = qs.filter(pk__in=[t.pk for t in qs if tag in (t.tags or [])])
+    search = search_text(search)
     if search:
         qs = qs.filter(name__icontains=search)
     return qs
@@ -83,6 +90,7 @@ def jobs_for_team(*, team: Team, status: str = "", search: str = "") -> QuerySet
     ).order_by("-created")
     if status:
         qs = qs.filter(status=status)
+    search = search_text(search)
     if search:
         qs = qs.filter(Q(title__icontains=search) | Q(audio_filename__icontains=search))
     return qs
@@ -104,6 +112,7 @@ def renders_finished_for_team(*, team: Team, search: str = "", template=None, jo
     """The gallery: every finished video of the team, newest first; filtered by words (template
     name or batch title), one template, one batch, and the finishing day (from/to, inclusive)."""
     qs = team_scoped(Render, actor=team).filter(status="done").exclude(output="").select_related("job", "template").order_by("-finished")
+    search = search_text(search)
     if search:
         qs = qs.filter(Q(template_name__icontains=search) | Q(job__title__icontains=search))
     if template:
