@@ -79,13 +79,15 @@ def database_url() -> str:
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def worker_process(settings, name: str, *extra: str, env: dict | None = None, burst: bool = False) -> subprocess.Popen:
+def worker_process(settings, name: str, *extra: str, env: dict | None = None, burst: bool = False,
+                   scheduler: bool = False) -> subprocess.Popen:
     """`manage.py renderworker` as its own process, on this test's database and media; its output
     goes to worker-<name>.out next to MEDIA_ROOT (a pipe nobody reads could block it)."""
     full_env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                 "RENDER_HEARTBEAT_SECONDS": "1", "RENDER_ABANDONED_AFTER": str(settings.RENDER_ABANDONED_AFTER),
                 "LIPSYNC_DEVICE": "cpu", "DJANGO_ENV": "test", **(env or {})}
-    args = [sys.executable, "manage.py", "renderworker", "--name", name, "--no-scheduler", *extra]
+    # RQ's scheduler (retry backoff) only where a test needs it: schedulers share a lock per queue.
+    args = [sys.executable, "manage.py", "renderworker", "--name", name, *([] if scheduler else ["--no-scheduler"]), *extra]
     if burst:
         args.append("--burst")
     log = open(Path(settings.MEDIA_ROOT).parent / f"worker-{name}.out", "wb")

@@ -63,13 +63,21 @@ def render_enqueue(*, render: Render) -> None:
     try:
         django_rq.get_queue(queue_name).enqueue(
             RENDER_FN, str(render.pk), job_id=rq_job_id, job_timeout=render_timeout(render=render),
-            retry=Retry(max=retries, interval=list(settings.RENDER_RETRY_INTERVALS) or 0) if retries else None,
+            retry=Retry(max=retries, interval=_retry_intervals(retries)) if retries else None,
             result_ttl=3600, failure_ttl=7 * 24 * 3600, description=f"render {render.pk} ({render.template_name})",
         )
     except Exception:
         Render.objects.filter(pk=render.pk, rq_job_id=rq_job_id).update(rq_job_id="", enqueued_at=None)
         raise
     render.rq_job_id, render.queue_name = rq_job_id, queue_name
+
+
+def _retry_intervals(retries: int) -> list[int] | int:
+    """RENDER_RETRY_INTERVALS for `retries` retries, first retry first. RQ counts an interval
+    list from its end (with 3 intervals and 2 retries the first retry waited the second
+    interval, 60 s instead of 10 s), so the list is cut to the retries it serves."""
+    intervals = list(settings.RENDER_RETRY_INTERVALS)[:retries]
+    return intervals or 0
 
 
 def _rq_job_remove(rq_job_id: str) -> None:

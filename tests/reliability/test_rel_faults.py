@@ -161,7 +161,9 @@ def test_postgres_drops_the_workers_connection_mid_render(cast, make_template, m
         pytest.skip("needs PostgreSQL (pg_terminate_backend); the PostgreSQL pass of the suite runs it")
     settings.RENDER_ABANDONED_AFTER = 4.0
     job = make_job([make_template("face_square_1.mp4")], audio=None, title="pg drop")
-    proc = worker_process(settings, "pg-dropped")
+    # The failed attempt is recorded as "retry pending" and RQ retries it after the first backoff
+    # interval (RENDER_RETRY_INTERVALS), as runall's workers do: this worker runs the scheduler.
+    proc = worker_process(settings, "pg-dropped", scheduler=True, env={"RENDER_RETRY_INTERVALS": "2,60"})
     try:
         render = wait_for(lambda: Render.objects.filter(job=job, status="rendering").first(), 120, "the render to start")
         with connection.cursor() as cursor:
