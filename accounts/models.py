@@ -107,6 +107,9 @@ class Team(models.Model):
 class Membership(models.Model):
     ROLE_CHOICES = [(r, r) for r in ROLES]
 
+    # Not a field: set by accounts.services.membership_role_change (the keys a demotion revoked).
+    revoked_keys: list[ApiKey]
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=ROLE_CHOICES, default="member")

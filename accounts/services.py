@@ -112,11 +112,11 @@ def membership_role_change(*, actor, membership: Membership, role: str) -> Membe
     with transaction.atomic():
         # Lock the team's memberships so two concurrent demotions cannot both pass the check.
         locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
-        membership = next((m for m in locked if m.pk == membership.pk), None)
-        if membership is None:  # removed meanwhile
+        current = next((m for m in locked if m.pk == membership.pk), None)
+        if current is None:  # removed meanwhile
             raise Http404("Not found")
-        mine = next((m for m in locked if m.user_id == actor.pk), None)
-        _require(mine, "member.change_role")
+        membership = current
+        mine = _require(next((m for m in locked if m.user_id == actor.pk), None), "member.change_role")
         if OWNER in (role, membership.role) and not role_can(mine.role, "owner.grant"):
             raise PermissionDenied(_("Only an owner can grant or take away the owner role."))
         owners = {m.pk for m in locked if m.role == OWNER}
@@ -135,12 +135,12 @@ def membership_remove(*, actor, membership: Membership) -> list:
     Returns the API keys the member had created in the team, now revoked."""
     with transaction.atomic():
         locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
-        membership = next((m for m in locked if m.pk == membership.pk), None)
-        if membership is None:  # removed meanwhile
+        current = next((m for m in locked if m.pk == membership.pk), None)
+        if current is None:  # removed meanwhile
             raise Http404("Not found")
+        membership = current
         if membership.user_id != actor.pk:
-            mine = next((m for m in locked if m.user_id == actor.pk), None)
-            _require(mine, "member.remove")
+            mine = _require(next((m for m in locked if m.user_id == actor.pk), None), "member.remove")
             if membership.role == OWNER and not role_can(mine.role, "owner.grant"):
                 raise PermissionDenied(_("Only an owner can remove an owner."))
         owners = {m.pk for m in locked if m.role == OWNER}
@@ -284,7 +284,7 @@ def demo_seed(*, email: str, password: str, team_name: str = "Demo", team_slug: 
     with transaction.atomic():
         user = User.objects.filter(email__iexact=email).first()
         created = user is None
-        if created:
+        if user is None:
             user = User.objects.create_user(email=email, password=password, display_name="Demo")
         else:
             user.set_password(password)

@@ -3,6 +3,8 @@ is revoked. Tokens are stored only as token_hash(token), so a lookup is an index
 a digest and no secret is ever compared byte by byte."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.db import models
 from django.utils import timezone
 
@@ -10,6 +12,8 @@ from accounts.models import token_hash
 
 # Real tokens are under 60 characters; hashing megabytes sent by a stranger is wasted work.
 MAX_TOKEN_LENGTH = 200
+
+RevocableT = TypeVar("RevocableT", bound=models.Model)  # a model with a revoked_at field
 
 
 def object_for_token(queryset: models.QuerySet, token: str, *, field: str = "token_hash"):
@@ -19,7 +23,7 @@ def object_for_token(queryset: models.QuerySet, token: str, *, field: str = "tok
     return queryset.filter(**{field: token_hash(token)}).first()
 
 
-def revoke_once(obj: models.Model) -> models.Model:
+def revoke_once(obj: RevocableT) -> RevocableT:
     """Set revoked_at the first time only: revoking again keeps the original moment."""
     if obj.revoked_at is None:
         obj.revoked_at = timezone.now()

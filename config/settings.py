@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -313,7 +314,7 @@ QUALITY_WARN_FACE_FRACTION = env.float("QUALITY_WARN_FACE_FRACTION", default=0.9
 QUALITY_WARN_SYNC_Z = env.float("QUALITY_WARN_SYNC_Z", default=1.0)
 
 # --- REST API ------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

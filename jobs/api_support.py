@@ -7,6 +7,8 @@ always {"error": {"code": ..., "message": ...}}.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -30,6 +32,17 @@ from accounts.api_keys import API_KEY_ROLE, ApiKeyAuthentication
 from accounts.models import ApiKey, Team
 from accounts.quotas import QuotaExceeded
 from accounts.roles import role_can
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from accounts.models import Membership
+
+    class TeamHttpRequest(HttpRequest):
+        """The Django request under a TeamAPIView, with what is set on it outside the stubs' view."""
+
+        membership: Membership  # CurrentTeamMiddleware (lazy); TeamMember lets a session in only with one
+        upload_team: Team  # set by upload_data, read by accounts.upload_handlers
 
 # --- errors --------------------------------------------------------------------------------
 
@@ -82,13 +95,16 @@ def api_exception_handler(exc, context):
     detail = getattr(exc, "detail", None)
     if isinstance(exc, exceptions.ValidationError):
         code = "invalid"
-        body = {"code": code, "message": _flatten(detail), "fields": detail if isinstance(detail, dict) else None}
+        body: dict[str, Any] = {"code": code, "message": _flatten(detail), "fields": detail if isinstance(detail, dict) else None}
     else:
-        if hasattr(detail, "code") and detail.code and detail.code not in ("error", "invalid"):
-            code = detail.code
+        detail_code = getattr(detail, "code", None)
+        if detail_code and detail_code not in ("error", "invalid"):
+            code = detail_code
         body = {"code": code, "message": _flatten(detail) if detail is not None else str(exc)}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        body["retry_after"] = int(exc.wait)
+    if isinstance(exc, exceptions.Throttled):
+        wait = exc.wait  # type: ignore[attr-defined]  # drf-stubs 3.18 does not declare Throttled.wait (set in __init__)
+        if wait is not None:
+            body["retry_after"] = int(wait)
     response.data = {"error": {k: v for k, v in body.items() if v is not None}}
     return response
 
@@ -150,16 +166,20 @@ class TeamAPIView(APIView):
         return api_exception_handler
 
     @property
+    def django_request(self) -> TeamHttpRequest:
+        return cast("TeamHttpRequest", self.request._request)
+
+    @property
     def team(self) -> Team:
         if isinstance(self.request.auth, ApiKey):
             return self.request.auth.team
-        return self.request._request.membership.team
+        return self.django_request.membership.team
 
     @property
     def role(self) -> str:
         if isinstance(self.request.auth, ApiKey):
             return API_KEY_ROLE
-        return self.request._request.membership.role
+        return self.django_request.membership.role
 
     @property
     def actor_user(self):
@@ -175,7 +195,7 @@ class TeamAPIView(APIView):
 
     def paginate(self, qs, serializer_class, **kwargs):
         paginator = Pagination()
-        page = paginator.paginate_queryset(qs, self.request, view=self)
+        page: list[Any] | None = paginator.paginate_queryset(qs, self.request, view=self)
         return paginator.get_paginated_response(serializer_class(page, many=True, context=self.ctx(), **kwargs).data)
 
     def upload_data(self):
@@ -183,7 +203,7 @@ class TeamAPIView(APIView):
         are refused while they arrive (accounts.upload_handlers), charged to this team."""
         from accounts.upload_handlers import upload_rejection
 
-        self.request._request.upload_team = self.team
+        self.django_request.upload_team = self.team
         data = self.request.data
         rejection = upload_rejection(self.request._request)
         if rejection is not None:

@@ -112,7 +112,7 @@ def serve_file(request, path, *, filename: str | None = None, attachment: bool =
 
     size = resolved.stat().st_size
     wanted = parse_range(request.headers.get("Range", ""), size)
-    if wanted == "unsatisfiable":
+    if isinstance(wanted, str):  # "unsatisfiable", parse_range's one string
         response = HttpResponse(status=416, content_type="text/plain; charset=utf-8")
         response["Content-Range"] = f"bytes */{size}"
         response["Accept-Ranges"] = "bytes"
@@ -124,13 +124,13 @@ def serve_file(request, path, *, filename: str | None = None, attachment: bool =
         status = 206
     length = max(0, end - start + 1)
     body = [] if request.method == "HEAD" else _file_chunks(resolved, start, length)
-    response = StreamingHttpResponse(body, status=status, content_type=content_type)
-    response["Content-Length"] = str(length if request.method != "HEAD" else size)
-    response["Accept-Ranges"] = "bytes"
+    streaming = StreamingHttpResponse(body, status=status, content_type=content_type)
+    streaming["Content-Length"] = str(length if request.method != "HEAD" else size)
+    streaming["Accept-Ranges"] = "bytes"
     if status == 206:
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Content-Disposition"] = _disposition(filename, attachment)
-    return _secure(response, content_type)
+        streaming["Content-Range"] = f"bytes {start}-{end}/{size}"
+    streaming["Content-Disposition"] = _disposition(filename, attachment)
+    return _secure(streaming, content_type)
 
 
 class _Stored:
@@ -155,6 +155,7 @@ def serve_media(request, name, *, filename: str | None = None, attachment: bool 
         content_type = content_type or content_type_for(name)
         url = media_download_url(_Stored(name), filename=filename or Path(name).name, inline=not attachment,
                                  content_type=content_type)
+        assert url is not None  # remote storage: media_download_url always signs a URL
         response = HttpResponseRedirect(url)
         response["Cache-Control"] = "private, no-store"  # the URL expires; never reuse the redirect
         return response
@@ -176,7 +177,7 @@ def safe_name(name: str, *, default: str = "video") -> str:
 
 def unique_names(names: list[str], *, ext: str) -> list[str]:
     seen: dict[str, int] = {}
-    result = []
+    result: list[str] = []
     for name in names:
         base = safe_name(name)
         key = base.lower()

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
@@ -195,6 +197,9 @@ class Render(models.Model):
         Status.EXPIRED: set(),
     }
 
+    # Not a field: the status as last loaded or saved, which save() compares against.
+    _saved_status: str | None
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="renders")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="renders")  # = job.team, for scoping
@@ -254,8 +259,9 @@ class Render(models.Model):
         return {source for source, targets in cls.TRANSITIONS.items() if to in targets}
 
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any) -> Self:
+        # **kwargs: newer Django passes more keywords (fetch_mode); each is handed on unchanged.
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._saved_status = instance.__dict__.get("status")  # what save() compares against
         return instance
 

@@ -36,9 +36,12 @@ class ShareState(Enum):
 def sharelink_create(*, team: Team, created_by=None, job: Job | None = None, render: Render | None = None,
                      expires_at: datetime | None = None, password: str = "") -> tuple[ShareLink, str]:
     """Create a link for exactly one of `job` or `render` (both of `team`); returns (link, token)."""
-    if (job is None) == (render is None):
+    if job is not None and render is None:
+        target_team_id = job.team_id
+    elif render is not None and job is None:
+        target_team_id = render.team_id
+    else:
         raise ShareLinkError(_("A share link is for one render or one job."))
-    target_team_id = (job or render).team_id
     if target_team_id != team.pk:
         raise ShareLinkError(_("That video belongs to another team."))
     if render is not None and render.status != Render.Status.DONE:
@@ -84,9 +87,12 @@ def sharelink_state(link: ShareLink, *, now=None) -> ShareState:
 def sharelink_renders(link: ShareLink) -> list[Render]:
     """The finished videos a link shows: its render, or every done render of its job."""
     if link.render_id:
-        renders = [link.render] if link.render.status == Render.Status.DONE and link.render.output else []
+        render = link.render
+        renders = [render] if render is not None and render.status == Render.Status.DONE and render.output else []
     else:
-        renders = list(link.job.renders.filter(status=Render.Status.DONE).exclude(output="").select_related("template"))
+        job = link.job
+        assert job is not None  # a link is for one render or one job (sharelink_create)
+        renders = list(job.renders.filter(status=Render.Status.DONE).exclude(output="").select_related("template"))
     return renders
 
 

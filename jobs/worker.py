@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import connections
@@ -23,7 +24,16 @@ log = logging.getLogger(__name__)
 _engines: dict[str, object] = {}
 _engine_lock = threading.Lock()
 _stop = threading.Event()
-_current: dict[str, object] = {"worker": None, "device": None}
+
+
+class _Current(TypedDict):
+    """This process's render worker and its device, once it started."""
+
+    worker: RenderWorker | None
+    device: str | None
+
+
+_current: _Current = {"worker": None, "device": None}
 
 
 def engine_get(device: str | None = None):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -55,6 +56,7 @@ def job_create(*, team: Team, user, audio_file, template_ids, priority: str = "d
     with upload_intake(team=team, uploaded_file=audio_file, kind="audio",
                        relative_for=lambda filename: job_audio_to(job, filename)) as upload:
         info, duration = upload.info, upload.duration
+        assert info is not None  # upload_intake probed it before yielding
         job.audio_filename, job.audio_size_bytes, job.audio_sha256 = upload.filename[:255], upload.size, upload.sha256
         job.audio.name = media_store_file(local_path=upload.path, name=upload.relative)
         job.audio_duration = duration
@@ -86,7 +88,7 @@ def job_status_refresh(*, job: Job) -> Job:
     """Derive the job's status from its renders (the one place it is decided)."""
     statuses = list(Render.objects.filter(job=job).values_list("status", flat=True))
     now = timezone.now()
-    fields = {}
+    fields: dict[str, Any] = {}
     if statuses and all(s in Render.FINAL for s in statuses):
         done = sum(s in ("done", "expired") for s in statuses)
         if done == len(statuses) or (done and "failed" not in statuses):  # cancelled on purpose is no failure

@@ -85,7 +85,7 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
     from lipsync.prepare import prepare_template
 
     template = render.template
-    if template is None or not template.file or not template.file.storage.exists(template.file.name):
+    if template is None or not template.file or not template.file.name or not template.file.storage.exists(template.file.name):
         raise BadInputError(_("The template video of this render was deleted."))
     reporter = progress.ProgressReporter(render)
     prepared = prepare_template(str(media_local_path(template.file)), progress=reporter, cancelled=cancel)
@@ -126,7 +126,12 @@ def _render_log_open(render: Render):
     handler.setFormatter(TeamLogFormatter("%(asctime)s %(levelname)s %(message)s"))
     # One adapter over a shared logger: loggers are never freed, so one per render would grow a
     # long-lived worker; the handler only takes this render's records.
-    handler.addFilter(lambda record, rid=str(render.pk): getattr(record, "render_id", None) == rid)
+    rid = str(render.pk)
+
+    def this_render_only(record: logging.LogRecord) -> bool:
+        return getattr(record, "render_id", None) == rid
+
+    handler.addFilter(this_render_only)
     base = logging.getLogger("jobs.render")
     base.setLevel(logging.INFO)
     base.addHandler(handler)

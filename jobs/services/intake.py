@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,11 +29,28 @@ from accounts import quotas
 from accounts.models import Team
 from jobs.services.common import _media_discard, _media_path
 
+if TYPE_CHECKING:  # lipsync (PyAV) loads lazily, inside the functions that probe
+    from django.utils.functional import _StrPromise
+
+    from lipsync.probing import MediaInfo
+
 TEMPLATE_EXTENSIONS = {"mp4", "m4v", "mov", "mkv", "webm", "avi"}
 AUDIO_EXTENSIONS = {"wav", "mp3", "m4a", "aac", "flac", "ogg", "oga", "opus", "webm", "mp4", "mov", "mkv"}
 
-# What differs between the two kinds of upload: their names, limits and sentences.
-KINDS = {
+
+
+class KindTexts(TypedDict):
+    """What differs between the two kinds of upload: their names, limits and sentences."""
+
+    default_name: str
+    extensions: set[str]
+    empty: _StrPromise
+    too_large: _StrPromise
+    extension: _StrPromise
+    undecodable: _StrPromise
+
+
+KINDS: dict[str, KindTexts] = {
     "template": {
         "default_name": "video.mp4", "extensions": TEMPLATE_EXTENSIONS,
         "empty": _("The file is empty."),
@@ -59,7 +77,7 @@ class Upload:
     size: int
     relative: str  # its name under MEDIA_ROOT
     sha256: str = ""
-    info: object = None  # lipsync.probing.MediaInfo
+    info: MediaInfo | None = None  # set by upload_intake (the one probe) before it yields
     duration: float = 0.0  # audio: the decoded length (the header only estimates it)
     deadline: float = 0.0  # time.monotonic() by which the web process stops decoding this upload
 
@@ -120,6 +138,7 @@ def _video_rules(*, team: Team, upload: Upload) -> None:
     from lipsync.probing import tail_decodes
 
     info = upload.info
+    assert info is not None  # probed by upload_intake before the rules run
     if not info.has_video:
         raise ValidationError(_("The file has no video stream."), code="no_video")
     if info.duration <= 0 or info.frame_count <= 0:
@@ -140,6 +159,7 @@ def _audio_rules(*, team: Team, upload: Upload) -> None:
     from lipsync.constants import SAMPLE_RATE
     from lipsync.media import decode_audio, is_silent
 
+    assert upload.info is not None  # probed by upload_intake before the rules run
     if not upload.info.has_audio:
         raise ValidationError(_("The file has no audio track."), code="no_audio")
     max_seconds = float(team.plan("audio_max_seconds"))

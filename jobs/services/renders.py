@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,7 +26,7 @@ from accounts import quotas
 from accounts.models import Team, UsageEntry
 from config.storage import media_delete, media_store_file, media_work_root
 from jobs import progress
-from jobs.models import Render, Template
+from jobs.models import Job, Render, Template
 from jobs.services import batches
 from jobs.services.common import _authorize, render_finished
 from jobs.services.dispatch import _rq_job_remove, renders_dispatch, template_prepare_enqueue
@@ -111,7 +114,8 @@ def _transition_followups(moved: list[Render], *, previous: dict, allowed: set, 
     """What a landed move tells the rest. Errors here (Redis blips) are logged, not raised: the
     render's own state is already recorded, and the periodic sweep (renders_recover_abandoned)
     dispatches whatever a failed dispatch left waiting."""
-    jobs, teams = {}, {}
+    jobs: dict[uuid.UUID, Job] = {}
+    teams: dict[int, Team] = {}
     for r in moved:
         was = previous.get(r.pk)
         if was == S.QUEUED and to in Render.FINAL:
@@ -132,7 +136,7 @@ def _transition_followups(moved: list[Render], *, previous: dict, allowed: set, 
     for team in teams.values():
         if to == S.QUEUED and allowed <= set(Render.FINAL):
             # A retry: its reservation is in the caller's transaction; hand it out once committed.
-            transaction.on_commit(lambda team=team: renders_dispatch(team=team))
+            transaction.on_commit(partial(renders_dispatch, team=team))
             continue
         try:
             renders_dispatch(team=team)
@@ -202,7 +206,7 @@ def render_retry_pending(*, render: Render, code: str) -> None:
 
 def render_requeue(*, render: Render, count_attempt: bool = True) -> bool:
     """Back to the waiting list (worker shutdown, abandoned render); dispatch picks it up."""
-    fields = dict(stage="", progress=0, enqueued_at=None, rq_job_id="", heartbeat=None)
+    fields: dict[str, Any] = dict(stage="", progress=0, enqueued_at=None, rq_job_id="", heartbeat=None)
     if not count_attempt:
         fields["attempts"] = F("attempts") - 1
     return bool(render_transition(render=render, to=S.QUEUED, from_=Render.ACTIVE, **fields))
@@ -258,6 +262,7 @@ def renders_recover_abandoned() -> list[str]:
         Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started__lt=cutoff)).select_related("team", "job")
     recovered = []
     for render in stale:
+        outcome: dict[str, Any]
         if progress.cancel_flag_is_set(render.pk):
             to, outcome = S.CANCELLED, {"finished": timezone.now(), "stage": ""}
         elif render.attempts >= settings.RENDER_MAX_ATTEMPTS:

@@ -52,6 +52,7 @@ def template_upload(*, team: Team, user, uploaded_file, name: str = "", tags=(),
     with upload_intake(team=team, uploaded_file=uploaded_file, kind="template", on_hashed=refuse_duplicate,
                        relative_for=lambda filename: template_upload_to(template, filename)) as upload:
         info = upload.info
+        assert info is not None  # upload_intake probed it before yielding
         poster = template_poster_to(template, "poster.jpg")
         try:  # the probe's MediaInfo is passed on: the poster does not probe the file again
             write_poster(upload.path, _media_path(poster), max_pixels=settings.TEMPLATE_MAX_PIXELS, info=info,
@@ -99,7 +100,7 @@ def template_update(*, template: Template, user, name: str | None = None, tags=N
 def template_delete(*, template: Template, user) -> None:
     """Delete the row and its folder; finished videos made from it stay (template_name kept)."""
     _authorize(team=template.team, user=user, action="template.delete")
-    folder = os.path.dirname(template.file.name) if template.file else None
+    folder = os.path.dirname(template.file.name) if template.file and template.file.name else None
     with transaction.atomic():
         quotas.storage_release(team=template.team, nbytes=template.size_bytes, reason="template_delete", note=str(template.pk))
         template.delete()
