@@ -102,6 +102,16 @@ def membership_is_last_owner(*, membership: Membership) -> bool:
     return False
 
 
+def _memberships_locked(membership: Membership) -> tuple[list[Membership], Membership]:
+    """The team's memberships, locked (inside the caller's transaction) so two concurrent
+    demotions or removals cannot both pass the last-owner check, and `membership` as locked."""
+    locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
+    current = next((m for m in locked if m.pk == membership.pk), None)
+    if current is None:  # removed meanwhile
+        raise Http404("Not found")
+    return locked, current
+
+
 def membership_role_change(*, actor, membership: Membership, role: str) -> Membership:
     """Admins change roles; only owners grant or revoke owner; a team keeps at least one owner.
 
@@ -110,12 +120,7 @@ def membership_role_change(*, actor, membership: Membership, role: str) -> Membe
     if role not in ROLES:
         raise ValidationError(_("Unknown role."), code="role")
     with transaction.atomic():
-        # Lock the team's memberships so two concurrent demotions cannot both pass the check.
-        locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
-        current = next((m for m in locked if m.pk == membership.pk), None)
-        if current is None:  # removed meanwhile
-            raise Http404("Not found")
-        membership = current
+        locked, membership = _memberships_locked(membership)
         mine = _require(next((m for m in locked if m.user_id == actor.pk), None), "member.change_role")
         if OWNER in (role, membership.role) and not role_can(mine.role, "owner.grant"):
             raise PermissionDenied(_("Only an owner can grant or take away the owner role."))
@@ -134,11 +139,7 @@ def membership_remove(*, actor, membership: Membership) -> list:
 
     Returns the API keys the member had created in the team, now revoked."""
     with transaction.atomic():
-        locked = list(Membership.objects.select_for_update().filter(team_id=membership.team_id))
-        current = next((m for m in locked if m.pk == membership.pk), None)
-        if current is None:  # removed meanwhile
-            raise Http404("Not found")
-        membership = current
+        locked, membership = _memberships_locked(membership)
         if membership.user_id != actor.pk:
             mine = _require(next((m for m in locked if m.user_id == actor.pk), None), "member.remove")
             if membership.role == OWNER and not role_can(mine.role, "owner.grant"):

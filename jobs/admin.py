@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import TeamAdmin as AccountsTeamAdmin
-from accounts.admin import meter_html
+from accounts.admin import meter_html, revoke_each
 from accounts.models import Team
 from accounts.quotas import QuotaExceeded, format_bytes
 from accounts.usage import USAGE_FRACTIONS
@@ -156,9 +156,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         from jobs.sharing import sharelink_revoke
 
-        for link in queryset.filter(revoked_at__isnull=True):
-            sharelink_revoke(link=link)
-            self.log_change(request, link, "Revoked")
+        revoke_each(self, request, queryset, lambda link: sharelink_revoke(link=link))
 
 
 @admin.register(WebhookDelivery)

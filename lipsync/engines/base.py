@@ -12,7 +12,8 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio
 
 BATCH = 8        # frames between polls of cancelled() and progress updates
 PIPE_DEPTH = 6   # frames queued between decode -> mouth -> encode (memory: 2 x this many frames)
+PLAN_THREADS = 2  # threads making frames' geometry (stateless), ahead of the pixel thread
 
 
 def x264_preset() -> str:
@@ -32,6 +34,15 @@ def x264_preset() -> str:
     import os
 
     return os.environ.get("LIPSYNC_X264_PRESET") or X264_PRESET
+
+
+@contextlib.contextmanager
+def _shut_down(pool: ThreadPoolExecutor) -> Iterator[None]:
+    """Stop a pool on the way out: what is still queued is dropped (a cancel or an error)."""
+    try:
+        yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pipeline(n: int, fetch: Callable, process: Callable, write: Callable) -> dict[str, float]:
@@ -225,7 +236,8 @@ class Engine:
             except IndexError:  # the stream ended early: hold its last frame
                 i = min(i, len(frames) - 1)
                 frame = frames.get(len(frames) - 1)
-            return i, (frame, planner(i, j) if planner is not None and has_face(i) else None)
+            plan = pool.submit(planner, i, j) if planner is not None and has_face(i) else None
+            return i, (frame, plan)
 
         def process(j: int, i: int, item) -> np.ndarray:
             nonlocal prev_crop, faces
@@ -236,7 +248,7 @@ class Engine:
             if not has_face(i):
                 prev_crop = None   # no face: the frame passes through untouched
                 return frame
-            frame = per_frame(frame, i, j, plan) if planner is not None else per_frame(frame, i, j)
+            frame = per_frame(frame, i, j, plan.result()) if plan is not None else per_frame(frame, i, j)
             faces += 1
             crop = _sync_crop(frame, template.landmarks[i])
             motion[j] = float(np.abs(crop - prev_crop).mean()) if prev_crop is not None else 0.0
@@ -246,7 +258,10 @@ class Engine:
         from ..render import single_thread_blas
 
         t_start = time.perf_counter()
-        with contextlib.closing(frames), single_thread_blas():
+        # The geometry of up to PIPE_DEPTH frames is made on PLAN_THREADS threads while earlier
+        # frames get their pixels; numpy and cv2 release the GIL.
+        pool = ThreadPoolExecutor(max_workers=PLAN_THREADS, thread_name_prefix="lipsync-plan")
+        with contextlib.closing(frames), single_thread_blas(), _shut_down(pool):
             writer = VideoWriter(out_path, W, H, out_fps, audio=mux_audio, audio_rate=mux_rate,
                                  preset=preset or x264_preset(), crf=X264_CRF if crf is None else crf,
                                  threads=thread_budget(), codec=video_encoder(self.device))
