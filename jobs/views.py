@@ -30,6 +30,14 @@ def _team_or_redirect(request):
     return request.team if request.membership else None
 
 
+def _team_or_404(request):
+    """The current team for an action (a POST): a visitor without one has nothing to act on."""
+    team = _team_or_redirect(request)
+    if team is None:
+        raise Http404
+    return team
+
+
 def _no_team(request):
     try:
         return redirect("team_create")
@@ -73,9 +81,7 @@ def dashboard(request):
 @require_POST
 def samples_add(request):
     """"Try the samples" for a team without them: add the sample templates, then the new batch."""
-    team = _team_or_redirect(request)
-    if team is None:
-        raise Http404
+    team = _team_or_404(request)
     try:
         samples.samples_seed(team=team, user=request.user)
     except (ValidationError, QuotaExceeded, PermissionDenied) as e:
@@ -279,9 +285,7 @@ def gallery(request):
 @require_POST
 def gallery_bulk(request):
     """The selected videos of the gallery: one zip, deleted, or one share link each."""
-    team = _team_or_redirect(request)
-    if team is None:
-        raise Http404
+    team = _team_or_404(request)
     ids = request.POST.getlist("render")[:500]
     renders = list(selectors.renders_finished_for_team(team=team).filter(pk__in=[i for i in ids if _is_uuid(i)]))
     action = request.POST.get("action")

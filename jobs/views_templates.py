@@ -17,7 +17,7 @@ from accounts.quotas import QuotaExceeded
 from accounts.upload_handlers import upload_rejection
 from jobs import files, previews, selectors, services
 from jobs.forms import TemplateEditForm, TemplateUploadForm
-from jobs.views import _can, _errors, _no_team, _team_or_redirect, _wants_json
+from jobs.views import _can, _errors, _no_team, _team_or_404, _team_or_redirect, _wants_json
 
 # --- Templates -----------------------------------------------------------------------------
 
@@ -42,9 +42,7 @@ def template_list(request):
 @login_required
 @require_POST
 def template_upload(request):
-    team = _team_or_redirect(request)
-    if team is None:
-        raise Http404
+    team = _team_or_404(request)
     form = TemplateUploadForm(request.POST, request.FILES)
     created, errors, duplicates = [], [], []
     rejection = upload_rejection(request)
