@@ -457,11 +457,6 @@ class FrameSpool:
     longer than the template spools only the frames of the bounce.  The newest frame pulled is
     always at hand (a stream that ends early is held on it).  The file is unlinked from
     creation, so nothing is ever left behind.
-
-    Frames are spooled as YUV 4:2:0 (1.5 bytes a pixel, half of RGB), the decoder's own layout:
-    the frames came from 4:2:0 video and go back into it, so the round trip is about 52 dB PSNR
-    (a 1080p frame: 3.1 MB instead of 6.2 MB, about 2 ms each way).  Frames of odd size are
-    spooled as they are.
     """
 
     def __init__(self, frames: Iterator[np.ndarray], *, keep: bool | np.ndarray = True):
@@ -471,8 +466,6 @@ class FrameSpool:
         self._file = tempfile.TemporaryFile(prefix="lipsync-spool-") if spool else None
         self._slots: dict[int, int] = {}  # frame index -> slot in the file
         self._shape: tuple[int, ...] | None = None
-        self._i420 = False  # spooled as YUV 4:2:0 (even-sized RGB frames)
-        self._slot_bytes = 0
         self._count = 0  # frames pulled from the iterator
         self._last: np.ndarray | None = None
         self._last_index = -1
@@ -500,14 +493,10 @@ class FrameSpool:
             return False
         if self._shape is None:
             self._shape = f.shape
-            self._i420 = f.ndim == 3 and f.shape[2] == 3 and f.shape[0] % 2 == 0 and f.shape[1] % 2 == 0
-            self._slot_bytes = f.nbytes // 2 if self._i420 else f.nbytes
         if self._file is not None and self._kept(self._count):
-            import cv2
-
             slot = self._slots[self._count] = len(self._slots)
-            self._file.seek(slot * self._slot_bytes)
-            self._file.write((cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) if self._i420 else f).tobytes())
+            self._file.seek(slot * f.nbytes)
+            self._file.write(f.tobytes())
         self._last, self._last_index = f, self._count
         self._tail = f
         self._count += 1
@@ -524,24 +513,12 @@ class FrameSpool:
             return self._tail
         if self._file is None or i not in self._slots or self._shape is None:
             raise IndexError(f"frame {i} is behind the stream and was not kept")
-        self._file.seek(self._slots[i] * self._slot_bytes)
-        if self._i420:
-            import cv2
-
-            h, w = self._shape[:2]
-            packed = np.empty((h * 3 // 2, w), np.uint8)
-            self._file.readinto(memoryview(packed).cast("B"))
-            buf = cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)
-        else:
-            buf = np.empty(self._shape, np.uint8)
-            self._file.readinto(memoryview(buf).cast("B"))
+        n = int(np.prod(self._shape))
+        self._file.seek(self._slots[i] * n)
+        buf = np.empty(self._shape, np.uint8)
+        self._file.readinto(memoryview(buf).cast("B"))
         self._last, self._last_index = buf, i
         return buf
-
-    @property
-    def spool_bytes(self) -> int:
-        """Bytes written to the spool file so far."""
-        return len(self._slots) * self._slot_bytes
 
     def close(self):
         if self._file is not None:

@@ -188,20 +188,3 @@ def test_frames_shown_again_ignores_back_to_back_repeats():
     # a full bounce and back: every frame but the two ends is shown again
     idx = align.template_indices(25, 25.0, 10, 25.0)
     assert list(np.flatnonzero(align.frames_shown_again(idx, 10))) == list(range(0, 9))
-
-
-def test_frame_spool_keeps_real_frames_in_half_the_bytes_near_losslessly():
-    import itertools
-
-    frames = list(itertools.islice(M.read_frames(media("face_square_1.mp4")), 4))
-    s = M.FrameSpool(iter(frames), keep=True)
-    s.get(3)
-    back = s.get(0)  # from the spool file
-    assert back.shape == frames[0].shape and back.dtype == np.uint8
-    mse = float(((back.astype(np.float64) - frames[0]) ** 2).mean())
-    assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 45  # 4:2:0 video -> 4:2:0 spool: no visible loss
-    assert s.spool_bytes == 4 * frames[0].nbytes // 2
-    s.close()
-    odd = M.FrameSpool(np.full((5, 7, 3), i, np.uint8) for i in range(3))  # odd size: kept as it is
-    assert [int(odd.get(i)[0, 0, 0]) for i in (0, 1, 2, 0)] == [0, 1, 2, 0] and odd.spool_bytes == 3 * 5 * 7 * 3
-    odd.close()
