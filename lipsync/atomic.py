@@ -30,6 +30,12 @@ def is_temp_name(name: str) -> bool:
     return bool(_TEMP.fullmatch(name) or _LEGACY.fullmatch(name))
 
 
+def stale_temp_paths(dest: str | os.PathLike) -> list[Path]:
+    """Temp files of earlier writes of `dest` (temp_path_for's names beside it)."""
+    dest = Path(dest)
+    return [p for p in dest.parent.glob(f".{dest.name}.*.tmp") if _TEMP.fullmatch(p.name)]
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path to write; on success it replaces `dest`, on any error it is removed."""

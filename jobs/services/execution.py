@@ -97,6 +97,10 @@ def _render_with_engine(render: Render, *, engine_provider, cancel, render_logge
     out_dir = _media_path(_render_dir_relative(render.job))
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / f"{render.pk}.mp4"
+    from lipsync.atomic import stale_temp_paths
+
+    for stale in stale_temp_paths(out_path):  # a killed earlier attempt's half-written output
+        stale.unlink(missing_ok=True)
     # The original recording is muxed at 48 kHz (the analysis copy is 16 kHz, band-limited).
     return engine.render(prepared, audio, str(out_path), progress=reporter, cancelled=cancel,
                          audio_source=str(media_local_path(render.job.audio)))
