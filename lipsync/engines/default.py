@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 
 N_LIPS = len(S.OUTER) + len(S.INNER)
+_UNPLANNED = object()  # per_frame called without a plan made ahead (a plain frame renderer call)
 
 
 def speech_only(delta: np.ndarray) -> np.ndarray:
@@ -107,7 +108,8 @@ class DefaultEngine(Engine):
                 delta = ((coeffs[j] - model.basis.encode(own[None], mean)[0]) @ components).reshape(-1, 2)
                 return renderer.plan(lm, own + speech_only(delta), int(entries[j]), frame_shape)
 
-            def __call__(self, frame, i: int, j: int, plan=None):
-                return renderer.apply(frame, self.plan(i, j) if plan is None else plan)
+            def __call__(self, frame, i: int, j: int, plan=_UNPLANNED):
+                # a plan of None (face too small to touch) is an answer, not a missing plan
+                return renderer.apply(frame, self.plan(i, j) if plan is _UNPLANNED else plan)
 
         return PerFrame()
