@@ -26,7 +26,8 @@ MEDIA = REPO.parent / "shared" / "media"
 def floor_seconds(tpl, n_out, fps, out_path) -> float:
     """Decode + encode the frames a render would show, unchanged."""
     from lipsync import align
-    from lipsync.media import FrameSpool, VideoWriter, read_frames
+    from lipsync.media import VideoWriter, read_frames
+    from lipsync.spool import FrameSpool
 
     idx = align.template_indices(n_out, fps, tpl.n_frames, tpl.fps)
     t = time.perf_counter()

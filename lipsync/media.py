@@ -9,7 +9,6 @@ video in memory: frames are decoded and encoded one at a time.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -445,85 +444,3 @@ class VideoWriter:
             self.tmp_path.unlink()
         except FileNotFoundError:
             pass
-
-
-class FrameSpool:
-    """Random access to frames already read, kept in an anonymous temp file (not in RAM).
-
-    Ping-pong looping plays the template backwards; re-decoding backwards is slow with long
-    GOPs, so the frames that will be shown again are written once to disk as they are first
-    decoded and read back from there.  `keep` says which: True (all), False (none: the frames
-    stream), or a (n,) bool array per frame index (align.frames_shown_again), so audio a little
-    longer than the template spools only the frames of the bounce.  The newest frame pulled is
-    always at hand (a stream that ends early is held on it).  The file is unlinked from
-    creation, so nothing is ever left behind.
-    """
-
-    def __init__(self, frames: Iterator[np.ndarray], *, keep: bool | np.ndarray = True):
-        self._it = iter(frames)
-        self._keep = keep
-        spool = bool(np.any(keep)) if isinstance(keep, np.ndarray) else bool(keep)
-        self._file = tempfile.TemporaryFile(prefix="lipsync-spool-") if spool else None
-        self._slots: dict[int, int] = {}  # frame index -> slot in the file
-        self._shape: tuple[int, ...] | None = None
-        self._count = 0  # frames pulled from the iterator
-        self._last: np.ndarray | None = None
-        self._last_index = -1
-        self._tail: np.ndarray | None = None  # the newest frame pulled
-        self.exhausted = False
-
-    @property
-    def spooled(self) -> int:
-        """Frames written to the spool file so far."""
-        return len(self._slots)
-
-    def _kept(self, i: int) -> bool:
-        if isinstance(self._keep, np.ndarray):
-            return i < len(self._keep) and bool(self._keep[i])
-        return bool(self._keep)
-
-    def __len__(self):
-        return self._count
-
-    def _pull(self) -> bool:
-        try:
-            f = next(self._it)
-        except StopIteration:
-            self.exhausted = True
-            return False
-        if self._shape is None:
-            self._shape = f.shape
-        if self._file is not None and self._kept(self._count):
-            slot = self._slots[self._count] = len(self._slots)
-            self._file.seek(slot * f.nbytes)
-            self._file.write(f.tobytes())
-        self._last, self._last_index = f, self._count
-        self._tail = f
-        self._count += 1
-        return True
-
-    def get(self, i: int) -> np.ndarray:
-        """Frame i (0-based).  Raises IndexError past the end of the stream."""
-        while i >= self._count:
-            if self.exhausted or not self._pull():
-                raise IndexError(i)
-        if i == self._last_index and self._last is not None:
-            return self._last
-        if i == self._count - 1 and self._tail is not None:
-            return self._tail
-        if self._file is None or i not in self._slots or self._shape is None:
-            raise IndexError(f"frame {i} is behind the stream and was not kept")
-        n = int(np.prod(self._shape))
-        self._file.seek(self._slots[i] * n)
-        buf = np.empty(self._shape, np.uint8)
-        self._file.readinto(memoryview(buf).cast("B"))
-        self._last, self._last_index = buf, i
-        return buf
-
-    def close(self):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        close = getattr(self._it, "close", None)
-        if close:
-            close()

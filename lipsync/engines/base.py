@@ -21,7 +21,8 @@ import numpy as np
 from .. import align
 from ..constants import thread_budget
 from ..errors import RenderCancelled, SilentAudioError
-from ..media import X264_CRF, X264_PRESET, FrameSpool, VideoWriter, decode_audio, is_silent, read_frames, video_encoder
+from ..media import X264_CRF, X264_PRESET, VideoWriter, decode_audio, is_silent, read_frames, video_encoder
+from ..spool import FrameSpool
 
 BATCH = 8        # frames between polls of cancelled() and progress updates
 PIPE_DEPTH = 6   # frames queued between decode -> mouth -> encode (memory: 2 x this many frames)
@@ -219,7 +220,7 @@ class Engine:
             mux_audio, mux_rate = decode_audio(audio_source, sample_rate=48000, mono=False), 48000
         W, H = template.width_px, template.height_px
         frames = FrameSpool(read_frames(template.video_path, fps=template.fps),
-                            keep=align.frames_shown_again(idx, template.n_frames))
+                            keep=align.frames_shown_again(idx, template.n_frames), threads=thread_budget())
         motion = np.full(n_out, np.nan, np.float32)
         prev_crop: np.ndarray | None = None
         faces = 0
