@@ -77,3 +77,15 @@ def test_spool_leaves_no_file_behind(monkeypatch, tmp_path):
     assert s.spooled == 5 and s.spool_bytes > 0
     assert os.listdir(tmp_path) == []  # unlinked from creation
     s.close()
+
+
+def test_spool_keeps_frames_raw_up_to_its_budget_then_compresses():
+    frames = [f for _, f in zip(range(6), read_frames(media("portrait_hevc_1080x1920.mp4")))]
+    s = FrameSpool(iter(frames), raw_bytes=2 * frames[0].nbytes)
+    assert np.array_equal(s.get(5), frames[5])
+    assert s.spooled == 6 and s.compressed == 4  # two raw, the rest past the budget
+    for i in reversed(range(6)):
+        assert np.array_equal(s.get(i), frames[i]), i
+    raw = sum(f.nbytes for f in frames)
+    assert s.spool_bytes < 0.6 * raw
+    s.close()
