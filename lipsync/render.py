@@ -68,8 +68,10 @@ def _tps_kernel(r2: np.ndarray) -> np.ndarray:
 def tps_fit(ctrl: np.ndarray, values: np.ndarray, reg: float = 1e-3):
     """Fit a thin-plate spline f with f(ctrl_i) ~= values_i.  ctrl (n, 2), values (n, d)."""
     n = len(ctrl)
-    d2 = ((ctrl[:, None, :] - ctrl[None, :, :]) ** 2).sum(-1)
-    K = _tps_kernel(d2) + reg * np.eye(n)
+    dx = ctrl[:, 0, None] - ctrl[None, :, 0]
+    dy = ctrl[:, 1, None] - ctrl[None, :, 1]
+    K = _tps_kernel(dx * dx + dy * dy)  # two planes, not a reduction over a size-2 axis
+    K[np.diag_indices(n)] += reg
     P = np.concatenate([np.ones((n, 1)), ctrl], axis=1)
     A = np.zeros((n + 3, n + 3))
     A[:n, :n], A[:n, n:], A[n:, :n] = K, P, P.T
