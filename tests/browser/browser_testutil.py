@@ -86,9 +86,12 @@ BAR_RECORDER_JS = """(() => {
       const el = r.target;
       if (!el.matches('[data-bar], [data-overall]')) continue;
       const card = el.closest('[data-render]');
-      // The badge is updated before the bar, so this is the status that came with the value.
+      // The badge is updated before the bar, so this is the status that came with the value;
+      // whether the card's download and retry showed is read at the same moment.
+      const shown = (sel) => { const b = card && card.querySelector(sel); return !!(b && b.checkVisibility()); };
       window.__bars.push({ bar: card ? card.dataset.render : 'overall', value: Number(el.getAttribute('aria-valuenow')),
-                           status: card ? card.querySelector('.badge').dataset.status : null });
+                           status: card ? card.querySelector('.badge').dataset.status : null,
+                           download: shown('[data-download]'), retry: shown('[data-retry]') });
     }
   }).observe(document, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
 })();"""
