@@ -145,9 +145,7 @@ def _video_rules(*, team: Team, upload: Upload) -> None:
         raise ValidationError(_("The video has zero length."), code="zero_length")
     _length_rule(seconds=info.duration, limit=float(team.plan("template_max_seconds")), kind="video")
     if info.width * info.height > settings.TEMPLATE_MAX_PIXELS:
-        raise ValidationError(
-            _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
-            % {"w": info.width, "h": info.height, "max": f"{settings.TEMPLATE_MAX_PIXELS:,}"}, code="too_big")
+        raise _too_big(width=info.width, height=info.height, limit=settings.TEMPLATE_MAX_PIXELS)
     tail = tail_decodes(upload.path, info.duration, max_pixels=settings.TEMPLATE_MAX_PIXELS, deadline=upload.deadline)
     if tail is None:
         raise _too_slow()
@@ -174,9 +172,19 @@ def _audio_rules(*, team: Team, upload: Upload) -> None:
 
 def _length_rule(*, seconds: float, limit: float, kind: str) -> None:
     if seconds > limit:
-        text = _("The video is %(length)s long; your team's limit is %(max)s.") if kind == "video" else \
-            _("The audio is %(length)s long; your team's limit is %(max)s.")
-        raise ValidationError(text % {"length": _human_seconds(seconds), "max": _human_seconds(limit)}, code="too_long")
+        raise _too_long(seconds=seconds, limit=limit, kind=kind)
+
+
+def _too_long(*, seconds: float, limit: float, kind: str) -> ValidationError:
+    text = _("The video is %(length)s long; your team's limit is %(max)s.") if kind == "video" else \
+        _("The audio is %(length)s long; your team's limit is %(max)s.")
+    return ValidationError(text % {"length": _human_seconds(seconds), "max": _human_seconds(limit)}, code="too_long")
+
+
+def _too_big(*, width: int, height: int, limit: int) -> ValidationError:
+    return ValidationError(
+        _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
+        % {"w": width, "h": height, "max": f"{limit:,}"}, code="too_big")
 
 
 @contextmanager
@@ -240,9 +248,7 @@ def _media_limit_message(e) -> ValidationError:
     """The user's sentence for a lipsync.media.MediaLimitError (a header refused before decoding)."""
     if e.kind == "pixels":
         w, h = e.value
-        return ValidationError(
-            _("The video is %(w)d×%(h)d pixels; the largest allowed is %(max)s pixels in all (4K).")
-            % {"w": w, "h": h, "max": f"{e.limit:,}"}, code="too_big")
+        return _too_big(width=w, height=h, limit=e.limit)
     if e.kind == "sample_rate":
         return ValidationError(
             _("The audio declares a sample rate of %(rate)s Hz, which no recording has (%(min)s to %(max)s Hz). "
@@ -255,9 +261,7 @@ def _media_limit_message(e) -> ValidationError:
         if e.value is None:
             return ValidationError(_("The audio is longer than your team's limit of %(max)s.")
                                    % {"max": _human_seconds(e.limit)}, code="too_long")
-        return ValidationError(
-            _("The audio is %(length)s long; your team's limit is %(max)s.")
-            % {"length": _human_seconds(e.value), "max": _human_seconds(e.limit)}, code="too_long")
+        return _too_long(seconds=e.value, limit=e.limit, kind="audio")
     raise ValueError(f"no message for the media limit {e.kind!r}")
 
 
