@@ -63,7 +63,7 @@ class RenderSerializer(serializers.ModelSerializer):
         return selectors.render_error_text(obj)
 
     def get_download_url(self, obj) -> str | None:
-        if obj.status != Render.Status.DONE or not obj.output:
+        if not obj.has_video:
             return None
         return absolute_url(self.context["request"], "api_render_download", obj.pk)
 

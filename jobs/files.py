@@ -204,7 +204,7 @@ def render_download_name(render, *, public: bool = False, with_batch: bool = Fal
 def zip_entries(renders) -> list[tuple[str, str]]:
     """(storage name, name in the zip) for each finished video among `renders`, named after its
     template and made unique ("Anna.mp4", "Anna (2).mp4"): every zip of videos is built here."""
-    done = [r for r in renders if r.status == "done" and r.output]
+    done = [r for r in renders if r.has_video]
     names = unique_names([r.template_name or "video" for r in done], ext=".mp4")
     return [(r.output.name, name) for r, name in zip(done, names, strict=True)]
 

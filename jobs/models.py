@@ -253,6 +253,12 @@ class Render(models.Model):
     def is_final(self) -> bool:
         return self.status in self.FINAL
 
+    @property
+    def has_video(self) -> bool:
+        """Finished with its output file in place: what players, downloads, zips and share
+        links show."""
+        return self.status == self.Status.DONE and bool(self.output)
+
     @classmethod
     def allowed_from(cls, to: str) -> set[str]:
         """The statuses a render may be in to move to `to`."""

@@ -110,7 +110,7 @@ def render_state(render) -> dict:
         from jobs.selectors import job_eta_seconds
 
         state["job_eta_seconds"] = job_eta_seconds(render.job)
-    if render.status == "done" and render.output:
+    if render.has_video:
         state["video_url"] = reverse("render_video", args=[render.id])
         state["download_url"] = reverse("render_download", args=[render.id])
     return state

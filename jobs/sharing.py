@@ -88,7 +88,7 @@ def sharelink_renders(link: ShareLink) -> list[Render]:
     """The finished videos a link shows: its render, or every done render of its job."""
     if link.render_id:
         render = link.render
-        renders = [render] if render is not None and render.status == Render.Status.DONE and render.output else []
+        renders = [render] if render is not None and render.has_video else []
     else:
         job = link.job
         assert job is not None  # a link is for one render or one job (sharelink_create)

@@ -206,7 +206,7 @@ def job_zip(request, pk):
 
 def _finished_render(request, pk) -> Render:
     render_obj = selectors.render_detail_for(actor=request.user, pk=pk)
-    if render_obj.status != Render.Status.DONE or not render_obj.output:
+    if not render_obj.has_video:
         raise Http404
     return render_obj
 
