@@ -29,9 +29,10 @@ def renders_in_flight(*, team: Team) -> QuerySet[Render]:
     return Render.objects.filter(team=team).filter(in_flight_q())
 
 
-def renders_waiting_for_slot_q() -> Q:
-    """Queued renders not yet handed to a worker queue (the complement of in flight among queued)."""
-    return Q(status=Render.Status.QUEUED, enqueued_at__isnull=True)
+def renders_waiting_for_slot_q(prefix: str = "") -> Q:
+    """Queued renders not yet handed to a worker queue (the complement of in flight among
+    queued); `prefix` as in in_flight_q."""
+    return Q(**{f"{prefix}status": Render.Status.QUEUED, f"{prefix}enqueued_at__isnull": True})
 
 
 # Renders not finished yet: waiting, handed over, or being worked on.

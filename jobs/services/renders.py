@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from accounts import quotas
 from accounts.models import Team, UsageEntry
 from config.storage import media_delete, media_store_file, media_work_root
-from jobs import progress
+from jobs import progress, selectors
 from jobs.models import Job, Render, Template
 from jobs.services import batches
 from jobs.services.common import _authorize, render_finished
@@ -280,7 +280,7 @@ def renders_recover_abandoned() -> list[str]:
     lost_cutoff = timezone.now() - timedelta(seconds=max(60.0, settings.RENDER_ABANDONED_AFTER))
     # Renders left waiting (a dispatch that failed after its commit) and templates whose
     # preparation was never queued are handed out again.
-    for team in Team.objects.filter(renders__status=S.QUEUED, renders__enqueued_at__isnull=True).distinct():
+    for team in Team.objects.filter(selectors.renders_waiting_for_slot_q("renders__")).distinct():
         if renders_dispatch(team=team):
             recovered.append(f"team {team.pk} dispatch")
     for template in Template.objects.filter(prep_status=Template.Prep.PENDING, created__lt=lost_cutoff):
