@@ -67,12 +67,13 @@ def render_execute(*, render_id, rq_job_id: str, engine_provider, worker_name: s
         from rq.timeouts import JobTimeoutException
 
         timed_out = isinstance(e, JobTimeoutException)
+        code = "timeout" if timed_out else "internal"
         if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
             message = (_("The render took longer than its time limit, %(n)d times.") if timed_out
                        else _("The render failed because of a server problem, %(n)d times. Try again later or contact support."))
-            render_fail(render=render, code="timeout" if timed_out else "internal", message=message % {"n": render.attempts})
+            render_fail(render=render, code=code, message=message % {"n": render.attempts})
             return "failed"
-        render_retry_pending(render=render, code="timeout" if timed_out else "internal")
+        render_retry_pending(render=render, code=code)
         raise
     finally:
         render_logger.logger.removeHandler(handler)
