@@ -5,7 +5,7 @@ from the previous keyframe), so the frames that will be shown again are kept as 
 decoded, in anonymous temp files.  The first SPOOL_RAW_BYTES are kept raw (cheapest on CPU: a
 close-up's whole bounce fits); beyond that each frame is compressed losslessly, one intra-only
 MagicYUV packet per frame (FFmpeg's own encoder, so every PyAV build has it).  On camera footage
-that is about a fifth of the raw size (1.3 MB instead of 6.2 MB for a 1080p frame, about 33 MB
+that is under a quarter of the raw size (about 1.4 MB instead of 6.2 MB for a 1080p frame, 35 MB
 per template second at 25 fps), about 10 ms to write and 5 ms to read back on 2 cores, and
 bit-exact, so a frame without a face still leaves the engine untouched.
 """
