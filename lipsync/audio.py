@@ -23,7 +23,7 @@ N_FFT = 400               # 25 ms window
 N_MELS = 80
 N_MFCC = 13
 FEATURE_RATE = SAMPLE_RATE / HOP_LENGTH   # 100.0 Hz
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: Whisper features from the encoder's third block (speech.ENCODER_BLOCKS)
 
 
 @dataclass

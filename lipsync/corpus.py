@@ -52,7 +52,7 @@ class Clip:
 def load_clip(name: str) -> Clip:
     """Measure a clip (cached by name and size)."""
     path = MEDIA / name
-    key = hashlib.sha1(f"{name}:{path.stat().st_size}:c1".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{name}:{path.stat().st_size}:c2".encode()).hexdigest()[:12]
     cache = CACHE / f"clip-{key}.npz"
     if cache.exists():
         z = np.load(cache)

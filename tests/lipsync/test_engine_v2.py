@@ -34,6 +34,23 @@ def test_whisper_dir_without_model_is_an_error(monkeypatch, tmp_path):
         speech.whisper_files()
 
 
+def test_encoder_cut_after_its_third_block():
+    path, files = speech.whisper_files()
+    full = files["model.bin"]
+    # nothing to cut: the file comes back byte for byte (the layout is read right)
+    assert speech.truncate_encoder(full, 6) == full
+    cut = speech.truncate_encoder(full)
+    names = lambda b: [n for n, _, _ in speech.model_variables(b)[1]]  # noqa: E731
+    blocks = {speech._encoder_block(n) for n in names(cut)} - {-1}
+    assert blocks == {0, 1, 2} and speech.ENCODER_BLOCKS == 3
+    # blocks 3-5 go; the decoder, the encoder's stem and its final norm stay, in order
+    kept = [n for n in names(full) if speech._encoder_block(n) in (-1, 0, 1, 2)]
+    assert names(cut) == kept and len(kept) < len(names(full))
+    assert "encoder/layer_norm/gamma" in kept and "encoder/conv1/weight" in kept
+    with pytest.raises(MissingComponentError, match="format version"):
+        speech.model_variables(b"\x05\x00\x00\x00" + full[4:])
+
+
 def test_whisper_features_shape_and_rate():
     from lipsync.media import decode_audio
 
@@ -90,8 +107,25 @@ def test_adaptation_skipped_when_the_template_is_silent(tmp_path):
     assert tpl.speech_seconds < 1.0 and tpl.speaker_weights is None
 
 
-def test_short_speech_is_not_adapted(tpl3):
-    assert tpl3.speech_seconds < 5.0 and tpl3.speaker_weights is None
+def test_short_speech_is_not_adapted(tmp_path):
+    from lipsync.media import VideoWriter, decode_audio, read_frames
+    from lipsync.mouth_model import ADAPT_MIN_SECONDS
+    from lipsync.prepare import prepare_template
+
+    # 5 s of face_square_3 whose sound track keeps only its first second of speech
+    frames = [f for _, f in zip(range(125), read_frames(media("face_square_3.mp4")))]
+    audio = decode_audio(media("face_square_3.mp4"))[: 5 * 16000].copy()
+    audio[16000:] = 0.0
+    path = tmp_path / "short.mp4"
+    with VideoWriter(path, 590, 590, 25.0, audio=audio) as w:
+        for f in frames:
+            w.write(f)
+    tpl = prepare_template(path, cache_dir=tmp_path)
+    assert 0.3 < tpl.speech_seconds < ADAPT_MIN_SECONDS and tpl.speaker_weights is None
+
+
+def test_a_few_seconds_of_speech_are_adapted(tpl3):
+    assert tpl3.speech_seconds >= __import__('lipsync.mouth_model').mouth_model.ADAPT_MIN_SECONDS and tpl3.speaker_weights is not None
 
 
 # -- mouth index ---------------------------------------------------------------------------
@@ -210,6 +244,17 @@ def test_missing_mouth_model_is_an_error(tpl3, audio_2s, outdir, tmp_path):
     with pytest.raises(MissingComponentError, match="none.npz"):
         eng.render(tpl3, audio_2s, outdir / "o.mp4")
     assert not list(outdir.iterdir())
+
+
+def test_mouth_model_of_other_features_is_an_error(tmp_path):
+    from lipsync.mouth_model import MouthModel
+
+    model = MouthModel.load()
+    assert model.info["whisper_blocks"] == speech.ENCODER_BLOCKS
+    model.info.pop("whisper_blocks")            # as the models read all six blocks
+    model.save(tmp_path / "old.npz")
+    with pytest.raises(MissingComponentError, match="after 6 encoder blocks"):
+        MouthModel.load(tmp_path / "old.npz")
 
 
 def test_energy_engine_only_by_name(tpl3, audio_2s, outdir):
