@@ -132,6 +132,15 @@ def storage_charge(*, team: Team, nbytes: int, reason: str, job=None, render=Non
         return _append(locked=locked, team=team, kind=UsageEntry.STORAGE, amount=nbytes, reason=reason, job=job, render=render)
 
 
+def storage_record(*, team: Team, nbytes: int, reason: str, note: str = "") -> UsageEntry | None:
+    """Charge bytes the platform made itself from an upload it accepted (a template's web
+    preview): recorded even past the limit, since refusing would leave the upload unplayable;
+    the next upload is then refused as usual."""
+    if nbytes <= 0:
+        return None
+    return usage_record(team=team, kind=UsageEntry.STORAGE, amount=nbytes, reason=reason, note=note)
+
+
 def storage_release(*, team: Team, nbytes: int, reason: str, job=None, render=None, note: str = "") -> UsageEntry | None:
     """Free storage (a negative row), e.g. a deleted template or an expired output."""
     if nbytes <= 0:

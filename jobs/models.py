@@ -87,6 +87,7 @@ class Template(models.Model):
     # A small H.264 copy for browsers when the original cannot play there (e.g. HEVC); renders
     # always use the original.
     preview = models.FileField(upload_to=template_preview_to, max_length=300, blank=True)
+    preview_size_bytes = models.BigIntegerField(default=0)  # charged to the team's storage too
 
     # Probe (PyAV): display size after rotation.
     duration = models.FloatField(default=0)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 
+from accounts import quotas
 from config.storage import media_local_path, media_store_file, media_work_path
 from jobs.models import Template, template_preview_to
 
@@ -94,13 +96,16 @@ def template_preview_ensure(template: Template) -> Template:
     local.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_web_preview(media_local_path(template.file), local)
+        size = local.stat().st_size
         stored = media_store_file(local_path=local, name=name, overwrite=True)
     except Exception:
         log.exception("web preview failed for template %s", template.pk)
         local.unlink(missing_ok=True)
         return template
-    Template.objects.filter(pk=template.pk).update(preview=stored)
-    template.preview.name = stored
+    with transaction.atomic():  # charged only if the template is still there (a delete may have won)
+        if Template.objects.filter(pk=template.pk).update(preview=stored, preview_size_bytes=size):
+            quotas.storage_record(team=template.team, nbytes=size, reason="template_preview", note=str(template.pk))
+    template.preview.name, template.preview_size_bytes = stored, size
     return template
 
 

@@ -102,7 +102,9 @@ def template_delete(*, template: Template, user) -> None:
     _authorize(team=template.team, user=user, action="template.delete")
     folder = os.path.dirname(template.file.name) if template.file and template.file.name else None
     with transaction.atomic():
-        quotas.storage_release(team=template.team, nbytes=template.size_bytes, reason="template_delete", note=str(template.pk))
+        # the sizes as stored now, row locked: a web preview charged since this row was read counts
+        sizes = Template.objects.select_for_update().filter(pk=template.pk).values_list("size_bytes", "preview_size_bytes").first()
+        quotas.storage_release(team=template.team, nbytes=sum(sizes or (0,)), reason="template_delete", note=str(template.pk))
         template.delete()
         if folder is not None:
             transaction.on_commit(lambda: _media_discard(folder))

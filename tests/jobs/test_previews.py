@@ -38,3 +38,25 @@ def test_h264_needs_no_preview_and_a_failed_one_is_explained(client, cast, make_
     client.force_login(cast.alice)
     html = client.get(f"/templates/{hevc.pk}/").content.decode()
     assert "<video" not in html and "cannot be shown here" in html
+
+
+def test_the_web_preview_counts_toward_storage_and_is_freed_with_its_template(cast, make_template):
+    from accounts import quotas
+    from jobs import services
+
+    hevc = make_template("portrait_hevc_1080x1920.mp4", warm=False)
+    uploaded = quotas.storage_bytes_used(team=cast.acme)
+    assert uploaded == hevc.size_bytes
+    previews.template_preview_ensure(hevc)
+    hevc.refresh_from_db()
+    size = hevc.preview.size
+    assert size > 0 and hevc.preview_size_bytes == size
+    assert quotas.storage_bytes_used(team=cast.acme) == uploaded + size
+    cast.acme.refresh_from_db()
+    assert cast.acme.storage_bytes_used == uploaded + size   # the cached figure the pages show
+    previews.template_preview_ensure(hevc)                     # made once, charged once
+    assert quotas.storage_bytes_used(team=cast.acme) == uploaded + size
+    stale = type(hevc).objects.get(pk=hevc.pk)
+    stale.preview_size_bytes = 0                               # a row read before the preview came
+    services.template_delete(template=stale, user=cast.alice)
+    assert quotas.storage_bytes_used(team=cast.acme) == 0
