@@ -243,10 +243,12 @@ MEDIA_URL_EXPIRE_SECONDS = env.int("MEDIA_URL_EXPIRE_SECONDS", default=3600)
 AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="")
 # Workers on S3 keep local copies of templates and audio here (the engine reads paths).
 MEDIA_CACHE_DIR = Path(env.str("MEDIA_CACHE_DIR", default=str(VAR_DIR / "cache" / "media")))
-# Pruned by every worker (after each render) and by maintenance: copies unused for this long go,
-# then the least recently used ones until the folder fits (config/storage.py, media_cache_prune).
+# Pruned by every worker (after a job, at most every MEDIA_CACHE_PRUNE_INTERVAL_SECONDS) and by
+# maintenance: copies unused for this long go, then the least recently used ones until the
+# folder fits (config/storage.py, media_cache_prune).
 MEDIA_CACHE_MAX_AGE_SECONDS = env.int("MEDIA_CACHE_MAX_AGE_SECONDS", default=7 * 24 * 3600)
 MEDIA_CACHE_MAX_BYTES = env.int("MEDIA_CACHE_MAX_BYTES", default=20 * 1024**3)
+MEDIA_CACHE_PRUNE_INTERVAL_SECONDS = env.int("MEDIA_CACHE_PRUNE_INTERVAL_SECONDS", default=300)
 if STORAGE_BACKEND == "s3":
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import TypedDict
 
 from django.conf import settings
@@ -75,10 +76,19 @@ def _close_stale_connections() -> None:
             conn.close_if_unusable_or_obsolete()
 
 
-def _media_cache_prune() -> None:
-    """Each host keeps its own copies of stored media (S3): pruned after every job."""
+_last_prune = {"at": float("-inf")}
+
+
+def _media_cache_prune(*, now: float | None = None) -> None:
+    """Each host keeps its own copies of stored media (S3): pruned after a job, at most once
+    per MEDIA_CACHE_PRUNE_INTERVAL_SECONDS (the prune walks the whole folder, and a worker
+    may finish a short render every few seconds)."""
+    now = time.time() if now is None else now
+    if now - _last_prune["at"] < settings.MEDIA_CACHE_PRUNE_INTERVAL_SECONDS:
+        return
+    _last_prune["at"] = now
     try:
-        removed = media_cache_prune()
+        removed = media_cache_prune(now=now)
         if removed:
             log.info("media cache: removed %d files", len(removed))
     except OSError:

@@ -71,3 +71,22 @@ def test_prune_keeps_the_folder_under_its_size_least_recently_used_first(setting
     assert oldest.exists()  # dry run
     assert media_cache_prune(now=now) == [str(oldest), str(older)]
     assert recent.exists() and just_used.exists()
+
+
+def test_a_worker_prunes_after_a_job_at_most_once_per_interval(settings, tmp_path):
+    from jobs import worker
+
+    settings.MEDIA_CACHE_DIR = tmp_path / "cache"
+    settings.MEDIA_CACHE_MAX_AGE_SECONDS = 24 * HOUR
+    settings.MAINTENANCE_MIN_AGE_SECONDS = HOUR
+    settings.MEDIA_CACHE_PRUNE_INTERVAL_SECONDS = 300
+    now = time.time()
+    worker._last_prune["at"] = float("-inf")
+    first = _file(settings.MEDIA_CACHE_DIR, "a/1.mp4", 10, 30 * HOUR, now)
+    worker._media_cache_prune(now=now)
+    assert not first.exists()
+    second = _file(settings.MEDIA_CACHE_DIR, "a/2.mp4", 10, 30 * HOUR, now)
+    worker._media_cache_prune(now=now + 299)          # the next job, soon after: no walk
+    assert second.exists()
+    worker._media_cache_prune(now=now + 301)
+    assert not second.exists()
