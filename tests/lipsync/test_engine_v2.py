@@ -51,6 +51,16 @@ def test_encoder_cut_after_its_third_block():
         speech.model_variables(b"\x05\x00\x00\x00" + full[4:])
 
 
+def test_a_local_whisper_folder_gives_the_same_features(monkeypatch, tmp_path):
+    _, files = speech.whisper_files()
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    x = np.sin(np.linspace(0, 900, 16000)).astype(np.float32) * 0.3
+    from_wheels = speech.WhisperEncoder().encode(x)
+    monkeypatch.setenv(speech.WHISPER_DIR_ENV, str(tmp_path))
+    np.testing.assert_allclose(speech.WhisperEncoder().encode(x), from_wheels, atol=1e-4)
+
+
 def test_whisper_features_shape_and_rate():
     from lipsync.media import decode_audio
 
