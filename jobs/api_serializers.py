@@ -15,8 +15,9 @@ class TemplateSerializer(serializers.ModelSerializer):
     fitness = serializers.SerializerMethodField(
         help_text="The engine's verdict on the template's mouths once prepared: ok, note codes "
                   "(never_open, rarely_open, no_teeth) with advice in the request's language, the share "
-                  "of open frames and of frames showing teeth, seconds of speech, and whether the "
-                  "engine adapted to this speaker.")
+                  "of open frames and of frames showing teeth, seconds of speech, whether the "
+                  "engine adapted to this speaker, and the seconds of speech it needed for that "
+                  "(adapt_min_seconds, when prepared).")
 
     class Meta:
         model = Template
