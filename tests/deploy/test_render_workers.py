@@ -41,3 +41,15 @@ def test_engine_keeps_to_its_thread_budget(monkeypatch, tmp_path):
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(before)
+
+
+def test_plan_threads_follow_the_budget(monkeypatch):
+    """One geometry thread per two cores of a render's budget, at least one, at most four."""
+    from lipsync.engines.base import plan_threads
+
+    for budget, threads in (("1", 1), ("2", 1), ("3", 1), ("4", 2), ("8", 4), ("32", 4)):
+        monkeypatch.setenv("LIPSYNC_THREADS", budget)
+        assert plan_threads() == threads, budget
+    monkeypatch.setenv("LIPSYNC_THREADS", "0")                 # no budget: this host's cores
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert plan_threads() == 3
