@@ -104,38 +104,40 @@ def test_adaptation_used_when_the_template_speaks(portrait):
     assert not np.allclose(portrait.speaker_weights, generic)
 
 
-def test_adaptation_skipped_when_the_template_is_silent(tmp_path):
+def _square_3_prepared(tmp_path, name: str, n_frames: int, audio: np.ndarray):
+    """face_square_3's first n_frames (590x590, 25 fps) with the given 16 kHz sound track,
+    written and prepared."""
     from lipsync.media import VideoWriter, read_frames
     from lipsync.prepare import prepare_template
 
-    frames = [f for _, f in zip(range(150), read_frames(media("face_square_3.mp4")))]
-    path = tmp_path / "silent.mp4"
-    with VideoWriter(path, 590, 590, 25.0, audio=np.zeros(6 * 16000, np.float32)) as w:
+    frames = [f for _, f in zip(range(n_frames), read_frames(media("face_square_3.mp4")))]
+    path = tmp_path / name
+    with VideoWriter(path, 590, 590, 25.0, audio=audio) as w:
         for f in frames:
             w.write(f)
-    tpl = prepare_template(path, cache_dir=tmp_path)
+    return prepare_template(path, cache_dir=tmp_path)
+
+
+def test_adaptation_skipped_when_the_template_is_silent(tmp_path):
+    tpl = _square_3_prepared(tmp_path, "silent.mp4", 150, np.zeros(6 * 16000, np.float32))
     assert tpl.speech_seconds < 1.0 and tpl.speaker_weights is None
 
 
 def test_short_speech_is_not_adapted(tmp_path):
-    from lipsync.media import VideoWriter, decode_audio, read_frames
+    from lipsync.media import decode_audio
     from lipsync.mouth_model import ADAPT_MIN_SECONDS
-    from lipsync.prepare import prepare_template
 
     # 5 s of face_square_3 whose sound track keeps only its first second of speech
-    frames = [f for _, f in zip(range(125), read_frames(media("face_square_3.mp4")))]
     audio = decode_audio(media("face_square_3.mp4"))[: 5 * 16000].copy()
     audio[16000:] = 0.0
-    path = tmp_path / "short.mp4"
-    with VideoWriter(path, 590, 590, 25.0, audio=audio) as w:
-        for f in frames:
-            w.write(f)
-    tpl = prepare_template(path, cache_dir=tmp_path)
+    tpl = _square_3_prepared(tmp_path, "short.mp4", 125, audio)
     assert 0.3 < tpl.speech_seconds < ADAPT_MIN_SECONDS and tpl.speaker_weights is None
 
 
 def test_a_few_seconds_of_speech_are_adapted(tpl3):
-    assert tpl3.speech_seconds >= __import__('lipsync.mouth_model').mouth_model.ADAPT_MIN_SECONDS and tpl3.speaker_weights is not None
+    from lipsync.mouth_model import ADAPT_MIN_SECONDS
+
+    assert tpl3.speech_seconds >= ADAPT_MIN_SECONDS and tpl3.speaker_weights is not None
 
 
 # -- mouth index ---------------------------------------------------------------------------
