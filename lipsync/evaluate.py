@@ -6,6 +6,7 @@
 2. Audio-visual sync on any video (`sync_score`): correlation between mouth-crop motion and
    speech-band energy, best lag within +-5 frames, z-scored against shifted audio.
 3. Fidelity (`fidelity`): PSNR outside the lower face vs the template; face-tracked fraction.
+4. Jitter (`jitter`): how much a mouth-opening series shakes from frame to frame.
 """
 
 from __future__ import annotations
@@ -132,10 +133,22 @@ def cut_halves(clip_path, workdir) -> tuple[Path, Path, float]:
     return first, second, fps
 
 
+def jitter(opening: np.ndarray) -> float:
+    """RMS of the second difference of a per-frame opening series (T,) in IOD units per
+    frame^2: 0 for a mouth that moves at constant speed, large for one that shakes.  Frames
+    without a face (nan) are skipped with their neighbours."""
+    o = np.asarray(opening, np.float64)
+    d2 = o[2:] - 2 * o[1:-1] + o[:-2]
+    d2 = d2[np.isfinite(d2)]
+    return float(np.sqrt(np.mean(d2 ** 2))) if len(d2) else float("nan")
+
+
 def compare_mouths(output, reference, *, max_lag: int = 3) -> dict:
     """Per-frame mouth agreement of a video with a reference video of the same length:
     opening, width and motion Pearson r at lag 0, the opening's best lag in +-max_lag frames
-    (positive: output late) with its r, and the opening's nRMSE (RMSE / reference std)."""
+    (positive: output late) with its r, the opening's nRMSE (RMSE / reference std), and the
+    output's opening jitter against the reference's (``jitter_ratio``: 1.0 = shakes as much
+    as the real mouth)."""
     o_out, w_out = mouth_shape_series(output)
     o_ref, w_ref = mouth_shape_series(reference)
     m_out = mouth_motion(output)[0]
@@ -155,7 +168,8 @@ def compare_mouths(output, reference, *, max_lag: int = 3) -> dict:
     nrmse = float(np.sqrt(np.mean((o_out[ok] - o_ref[ok]) ** 2)) / max(float(np.std(o_ref[ok])), 1e-6))
     return {"opening": pearson(o_out, o_ref), "width": pearson(w_out, w_ref),
             "motion": pearson(m_out[1:n], m_ref[1:n]), "best_lag": int(best),
-            "opening_best": float(finite.get(best, float("nan"))), "nrmse": nrmse, "frames": n}
+            "opening_best": float(finite.get(best, float("nan"))), "nrmse": nrmse, "frames": n,
+            "jitter": jitter(o_out), "jitter_ratio": jitter(o_out) / max(jitter(o_ref), 1e-9)}
 
 
 def self_reenactment(clip_path, engine="default", *, device=None, workdir=None) -> dict:

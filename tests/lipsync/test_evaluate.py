@@ -26,6 +26,17 @@ def test_pearson():
     assert E.pearson(np.r_[a, np.nan], np.r_[a, 3.0]) == pytest.approx(1.0)
 
 
+def test_jitter_tells_a_shaking_mouth_from_a_smooth_one():
+    t = np.arange(100) / 25.0
+    smooth = 0.1 + 0.05 * np.sin(2 * np.pi * t)
+    shaking = smooth + np.random.default_rng(0).normal(0, 0.01, len(t))
+    assert E.jitter(np.linspace(0, 1, 50)) == pytest.approx(0.0, abs=1e-12)
+    assert E.jitter(shaking) > 3 * E.jitter(smooth)
+    with_gap = smooth.copy()
+    with_gap[40:45] = np.nan
+    assert E.jitter(with_gap) == pytest.approx(E.jitter(smooth), rel=0.1)
+
+
 def test_sync_from_series_finds_lag():
     rng = np.random.default_rng(0)
     fps, T = 25.0, 200
