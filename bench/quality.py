@@ -6,12 +6,15 @@
 Self-reenactment (lipsync.evaluate): the template is the first half of a real clip with its
 own audio, the driving audio is the second half, the ground truth is the second half's mouth.
 Variants on the same cases:
-  default     the engine as shipped (speaker-adapted when the first half speaks >= 5 s)
+  default     the engine as shipped (speaker-adapted when the first half speaks >= 1.5 s)
   generic     the default engine with adaptation off
   warp-only   the default engine's shapes, no pasted template mouths
   energy      the explicit loudness engine
   static      the template itself, unchanged
   truth       the real second half, re-encoded (the ceiling of the measure)
+  oracle      the default renderer given the real second half's tracked lip shapes instead
+              of predicted ones: what the renderer keeps of perfect shapes (the model's
+              share of the gap is default against oracle, the renderer's oracle against truth)
 Sync: each of the three square templates driven by en, zh and de speech; z-score of mouth
 motion vs speech-energy change against shifted audio (lipsync.sync).
 Which clips the committed model was trained on: lipsync/weights/README.md.
@@ -29,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MEDIA = REPO.parent / "shared" / "media"
 
-VARIANTS = ("default", "generic", "warp-only", "energy", "static", "truth")
+VARIANTS = ("default", "generic", "warp-only", "energy", "static", "truth", "oracle")
 SYNC_AUDIO = {"en": "speech_en_1.wav", "zh": "speech_zh_news.wav", "de": "speech_de_24bit.wav"}
 SYNC_TEMPLATES = ("face_square_1.mp4", "face_square_2.mp4", "face_square_3.mp4")
 
@@ -42,6 +45,27 @@ def _engine(variant):
     if variant == "warp-only":
         return load_engine("default", device="cpu", texture=False)
     return load_engine(variant, device="cpu")
+
+
+def _oracle_engine(tpl, second):
+    """The default engine with its speech read-out replaced by the tracked shapes of the real
+    second half (a measuring device, never a runtime path)."""
+    import numpy as np
+
+    from lipsync import shape as S
+    from lipsync.engines.default import DefaultEngine
+    from lipsync.prepare import prepare_template
+
+    truth = prepare_template(second, cache_dir=Path(second).parent / "oracle")
+
+    class Oracle(DefaultEngine):
+        def shape_track(self, template, audio, fps, n_frames):
+            shapes = S.to_face(truth.landmarks)
+            coeffs = self.model().basis.encode(shapes, template.shape_mean.astype(np.float64))
+            pad = max(0, n_frames - len(coeffs))
+            return np.concatenate([coeffs, np.repeat(coeffs[-1:], pad, 0)])[:n_frames]
+
+    return Oracle(device="cpu")
 
 
 def reenact(clip: str, variants) -> dict:
@@ -65,6 +89,8 @@ def reenact(clip: str, variants) -> dict:
                 with VideoWriter(out, info.width, info.height, fps, audio=decode_audio(second)) as w:
                     for rgb in read_frames(src):
                         w.write(rgb)
+            elif v == "oracle":
+                _oracle_engine(tpl, second).render(tpl, audio, out, fps=fps)
             else:
                 _engine(v).render(tpl, audio, out, fps=fps)
             row = compare_mouths(out, second)
@@ -97,6 +123,15 @@ def sync_cases(variants) -> list[tuple]:
     return out
 
 
+def _mean(values) -> float:
+    """Mean of the finite values (nan when there are none, e.g. the truth's PSNR)."""
+    import numpy as np
+
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
 def main(argv=None) -> int:
     from lipsync import corpus
 
@@ -109,7 +144,7 @@ def main(argv=None) -> int:
 
     model = MouthModel.load()
     seen = set(model.info.get("trained_on", []))
-    print("variant     clip                                      open  best(lag) width motion nRMSE PSNRout")
+    print("variant     clip                                      open  best(lag) width motion nRMSE PSNRout jitter(x truth)")
     means: dict[str, list] = {}
     for clip in a.clips:
         rows = reenact(clip, a.variants)
@@ -119,14 +154,15 @@ def main(argv=None) -> int:
             r = rows[v]
             means.setdefault(v, []).append(r)
             print(f"{v:11s} {Path(clip).name:40s} {r['opening']:5.2f} {r['opening_best']:5.2f}({r['best_lag']:+d}) "
-                  f"{r['width']:5.2f} {r['motion']:6.2f} {r['nrmse']:5.2f} {r['psnr_outside']:6.1f}", flush=True)
-    import numpy as np
+                  f"{r['width']:5.2f} {r['motion']:6.2f} {r['nrmse']:5.2f} {r['psnr_outside']:6.1f} "
+                  f"{r['jitter_ratio']:5.2f}", flush=True)
 
     print("mean over clips:")
     for v, rs in means.items():
-        m = {k: float(np.nanmean([r[k] for r in rs])) for k in ("opening", "width", "motion", "nrmse", "psnr_outside")}
+        m = {k: _mean([r[k] for r in rs]) for k in ("opening", "width", "motion", "nrmse", "psnr_outside",
+                                                 "jitter_ratio")}
         print(f"{v:11s} opening {m['opening']:.2f} width {m['width']:.2f} motion {m['motion']:.2f} "
-              f"nRMSE {m['nrmse']:.2f} PSNR-outside {m['psnr_outside']:.1f}")
+              f"nRMSE {m['nrmse']:.2f} PSNR-outside {m['psnr_outside']:.1f} jitter x truth {m['jitter_ratio']:.2f}")
     if not a.no_sync:
         cases = sync_cases([v for v in a.variants if v in ("default", "energy")])
         for v in ("default", "energy"):

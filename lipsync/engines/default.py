@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 N_LIPS = len(S.OUTER) + len(S.INNER)
+# targets are kept within the presenter's own range of each coefficient plus this share of it
+RANGE_PAD = 0.1
 _UNPLANNED = object()  # per_frame called without a plan made ahead (a plain frame renderer call)
 
 
@@ -88,7 +90,7 @@ class DefaultEngine(Engine):
             # keep every coefficient within what this presenter's own mouth did (plus a
             # tenth of its range): beyond it the warp has no real mouth to show and folds skin
             lo, hi = index.coeffs.min(0), index.coeffs.max(0)
-            pad = 0.1 * (hi - lo)
+            pad = RANGE_PAD * (hi - lo)
             coeffs = np.clip(coeffs, lo - pad, hi + pad)
         entries = np.full(n_frames, -1)
         if self.texture and template.mouth_index is not None:
