@@ -166,10 +166,11 @@ def compare_mouths(output, reference, *, max_lag: int = 3) -> dict:
     best = max(finite, key=finite.get) if finite else 0
     ok = np.isfinite(o_out) & np.isfinite(o_ref)
     nrmse = float(np.sqrt(np.mean((o_out[ok] - o_ref[ok]) ** 2)) / max(float(np.std(o_ref[ok])), 1e-6))
+    j_out = jitter(o_out)
     return {"opening": pearson(o_out, o_ref), "width": pearson(w_out, w_ref),
             "motion": pearson(m_out[1:n], m_ref[1:n]), "best_lag": int(best),
             "opening_best": float(finite.get(best, float("nan"))), "nrmse": nrmse, "frames": n,
-            "jitter": jitter(o_out), "jitter_ratio": jitter(o_out) / max(jitter(o_ref), 1e-9)}
+            "jitter": j_out, "jitter_ratio": j_out / max(jitter(o_ref), 1e-9)}
 
 
 def self_reenactment(clip_path, engine="default", *, device=None, workdir=None) -> dict:
