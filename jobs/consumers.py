@@ -26,6 +26,14 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     when the last check is older than EVENT_RECHECK_SECONDS, and on every "refresh"): someone
     removed from the team is disconnected with ACCESS_ENDED."""
 
+    async def __call__(self, scope, receive, send):
+        # A send to a client already gone (uvicorn raises ClientDisconnected) ends this
+        # coroutine with no disconnect() call: the watcher and the group end with it anyway.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._leave()
+
     async def connect(self):
         self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
         allowed = await self._allowed()
@@ -41,12 +49,16 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         await self._send_snapshot()
 
     async def disconnect(self, code):
+        await self._leave()
+
+    async def _leave(self):
+        """Stop the watcher and leave the group; safe to call more than once."""
         watcher = getattr(self, "watcher", None)
         if watcher is not None and watcher is not asyncio.current_task():
             watcher.cancel()
         if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+            group, self.group = self.group, None
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "refresh":  # a client that slept asks for the whole state again
@@ -84,9 +96,12 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=ACCESS_ENDED)
 
     async def _watch(self):
-        while not getattr(self, "ended", False):
-            await asyncio.sleep(RECHECK_SECONDS)
-            await self._still_allowed(max_age=RECHECK_SECONDS)
+        try:
+            while not getattr(self, "ended", False):
+                await asyncio.sleep(RECHECK_SECONDS)
+                await self._still_allowed(max_age=RECHECK_SECONDS)
+        except OSError:  # closing a socket whose client is already gone (ClientDisconnected)
+            self.ended = True
 
     @database_sync_to_async
     def _allowed(self) -> bool:

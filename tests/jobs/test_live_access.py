@@ -105,3 +105,44 @@ def test_unknown_websocket_path_is_refused_cleanly(cast, path):
         assert (connected, code) == (False, 4404)
 
     asyncio.run(scenario())
+
+
+def test_a_client_gone_before_the_snapshot_leaves_no_watcher_behind(cast, job, redis_conn, monkeypatch):
+    """A client that resets the connection right after the handshake makes the snapshot's send
+    fail (uvicorn raises ClientDisconnected), which ends the consumer without disconnect().
+    Its membership watcher must end with it: left running, it later tried to close the dead
+    socket and the server logged "Task exception was never retrieved" as an ERROR."""
+    import gc
+
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.05)
+    from config.asgi import application
+
+    comm = _ws(f"/ws/jobs/{job.pk}/", cast.vera)  # for its scope: path, origin and session cookie
+
+    async def scenario():
+        errors: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        inbox: asyncio.Queue = asyncio.Queue()
+        await inbox.put({"type": "websocket.connect"})
+        sent = []
+
+        async def send(message):
+            sent.append(message["type"])
+            if message["type"] != "websocket.accept":
+                raise ClientDisconnected()
+
+        with pytest.raises(ClientDisconnected):
+            await application(comm.scope, inbox.get, send)
+        assert sent[0] == "websocket.accept"
+        await sync_to_async(_remove)(cast.acme, cast.vera)  # what made the leaked watcher send
+        await asyncio.sleep(0.5)
+        watchers = [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "JobConsumer._watch"]
+        gc.collect()
+        await asyncio.sleep(0)
+        return watchers, errors
+
+    watchers, errors = asyncio.run(scenario())
+    assert watchers == []
+    assert errors == []
