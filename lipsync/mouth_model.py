@@ -7,7 +7,8 @@ shows time i / fps).
 The read-out is linear on purpose: it is fitted in closed form on real speakers (ridge
 regression), and the same form adapts to one speaker in closed form too (``adapt``: ridge
 pulled towards the generic weights, so a template with little speech stays near the generic
-model and one with a lot of speech becomes its own).  Weights are plain numpy (npz).
+model and one with a lot of speech becomes its own, averaged with a recalibration of the
+generic predictions for the speaker).  Weights are plain numpy (npz).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class MouthModel:
     ridge: float
     adapt_strength: float
     info: dict
+    output_strength: float = 0.0  # 0: adapt by the ridge alone (models fitted before it)
 
     # -- features ---------------------------------------------------------------------
     def design(self, whisper: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
@@ -88,14 +90,33 @@ class MouthModel:
     def adapt(self, whisper: np.ndarray, fps: float, coeffs: np.ndarray,
               valid: np.ndarray) -> np.ndarray:
         """Weights for one speaker from paired audio features and tracked coefficients
-        (T, K) (valid (T,) bool: frames with a face and speech).  Ridge towards the generic
-        weights: argmin |Y - X W|^2 + lam |W - W0|^2, lam = adapt_strength * n_generic."""
+        (T, K) (valid (T,) bool: frames with a face and speech).  The mean of two fits:
+
+        - ridge towards the generic weights W0 in feature space: argmin |Y - X W|^2 +
+          a |W - W0|^2, a = adapt_strength;
+        - the generic read-out's own predictions P = X W0 recalibrated for this speaker, a
+          (K + 1, K) map M pulled towards the identity: argmin |Y - [P 1] M|^2 +
+          b n |M - I|^2, b = output_strength, n valid frames.  It has K (K + 1) unknowns
+          against the ridge's ~1000 per coefficient, so a few seconds of speech pin it down.
+
+        Both are linear in X, so their mean is one weight matrix.  On the training clips (a
+        generic model without the clip, adapted on its first half, scored on its second) the
+        mean predicted opening at r 0.62 against the ridge's 0.57 (lipsync.train)."""
         X = self.design(whisper, fps, len(coeffs))[valid].astype(np.float64)
         Y = coeffs[valid].astype(np.float64)
         W0 = self.weights.astype(np.float64)
         lam = float(self.adapt_strength)
         A = X.T @ X + lam * np.eye(X.shape[1])
         W = np.linalg.solve(A, X.T @ Y + lam * W0)
+        if self.output_strength > 0:
+            K = W0.shape[1]
+            P = np.concatenate([X @ W0, np.ones((len(X), 1))], axis=1)
+            prior = np.vstack([np.eye(K), np.zeros((1, K))])
+            b = self.output_strength * len(X)
+            M = np.linalg.solve(P.T @ P + b * np.eye(K + 1), P.T @ Y + b * prior)
+            Wm = W0 @ M[:K]
+            Wm[-1] += M[K]  # the design's last column is the bias
+            W = 0.5 * (W + Wm)
         return W.astype(np.float32)
 
     # -- persistence ------------------------------------------------------------------
@@ -107,6 +128,7 @@ class MouthModel:
             feat_proj=self.feat_proj, weights=self.weights,
             components=self.basis.components, scale=self.basis.scale,
             ridge=np.float64(self.ridge), adapt_strength=np.float64(self.adapt_strength),
+            output_strength=np.float64(self.output_strength),
             info=np.array(json.dumps(self.info)))
 
     @classmethod
@@ -124,7 +146,8 @@ class MouthModel:
         with np.load(path, allow_pickle=False) as z:
             model = cls(z["feat_mean"], z["feat_scale"], z["feat_proj"], z["weights"],
                         ShapeBasis(z["components"], z["scale"]), float(z["ridge"]),
-                        float(z["adapt_strength"]), json.loads(str(z["info"])))
+                        float(z["adapt_strength"]), json.loads(str(z["info"])),
+                        float(z["output_strength"]) if "output_strength" in z.files else 0.0)
         # a read-out fitted on other features would turn any speech into wrong mouths
         blocks = model.info.get("whisper_blocks", 6)   # models before the cut read all six
         if blocks != ENCODER_BLOCKS:

@@ -25,6 +25,7 @@ from .sync import pearson
 FEATURE_DIMS = 128
 RIDGES = (1000.0, 3000.0, 10000.0, 30000.0)
 ADAPT_STRENGTHS = (30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
+OUTPUT_STRENGTHS = (0.0, 0.0003, 0.001, 0.003, 0.01, 0.03)  # 0: the ridge alone
 
 
 def clip_targets(clip: corpus.Clip):
@@ -107,24 +108,31 @@ def fit(names, *, log=print, clips=None) -> MouthModel:
     loo = {i: (solve([j for j in range(len(clips)) if j != i], lam) * gain[None, :]).astype(np.float32)
            for i in long}
     full = model.weights
-    best_a = None
-    for a in ADAPT_STRENGTHS:
-        model.adapt_strength = a
+
+    def split_score() -> float:
+        """Mean opening r on the long clips' second halves, each adapted on its first half
+        from the generic model fitted without it."""
         rs = []
         for i in long:
             model.weights = loo[i]
             s, _, v = targets[i]
             rs.append(_half_adapt_score(model, clips[i], s, v)["opening"])
-        score = float(np.nanmean(rs)) if rs else float("nan")
-        log(f"adapt strength {a:g}: adapted on first halves, opening r on second halves "
-            f"{score:.3f} ({len(rs)} clips, generic models without them)")
-        if best_a is None or score > best_a[0]:
-            best_a = (score, a)
+        return float(np.nanmean(rs)) if rs else float("nan")
+
+    # the ridge's strength first (output-space part off), then that part's prior
+    for attr, grid in (("adapt_strength", ADAPT_STRENGTHS), ("output_strength", OUTPUT_STRENGTHS)):
+        scores = {}
+        for value in grid:
+            setattr(model, attr, value)
+            scores[value] = split_score()
+            log(f"{attr} {value:g}: adapted on first halves, opening r on second halves "
+                f"{scores[value]:.3f} ({len(long)} clips, generic models without them)")
+        setattr(model, attr, max(scores, key=scores.get))
     model.weights = full
-    model.adapt_strength = best_a[1]
     model.info = {"trained_on": list(names), "held_out": list(corpus.HOLDOUT), "ridge": lam,
                   "gain": [float(g) for g in gain],
-                  "adapt_strength": model.adapt_strength, "feature_dims": FEATURE_DIMS,
+                  "adapt_strength": model.adapt_strength,
+                  "output_strength": model.output_strength, "feature_dims": FEATURE_DIMS,
                   "whisper_blocks": ENCODER_BLOCKS,
                   "loo_opening_r": best[0]}
     return model

@@ -140,6 +140,35 @@ def test_a_few_seconds_of_speech_are_adapted(tpl3):
     assert tpl3.speech_seconds >= ADAPT_MIN_SECONDS and tpl3.speaker_weights is not None
 
 
+def test_adaptation_learns_a_speaker_unlike_the_generic_read_out():
+    """A speaker whose lip coefficients are the generic read-out's predictions mirrored,
+    swapped and scaled: from 3 s of them, the adapted model follows the next 5 s (the
+    output-space part of MouthModel.adapt learns that map), and the ridge alone does not."""
+    import dataclasses
+
+    from lipsync.media import decode_audio
+    from lipsync.mouth_model import MouthModel
+    from lipsync.speech import WhisperEncoder
+
+    model = MouthModel.load()
+    assert model.output_strength > 0
+    samples = decode_audio(media("speech_zh_news.wav"))
+    feats = WhisperEncoder().encode(samples)
+    fps, n, seen = 25.0, 200, 75
+    generic = model.predict(feats, fps, n)
+    K = generic.shape[1]
+    mix = -1.5 * np.eye(K)[np.random.default_rng(0).permutation(K)]
+    speaker = generic @ mix + 0.05 * model.basis.scale
+
+    def follows(m) -> float:
+        W = m.adapt(feats, fps, speaker, np.arange(n) < seen)
+        pred = m.predict(feats, fps, n, weights=W)[seen:]
+        return float(np.mean([np.corrcoef(pred[:, k], speaker[seen:, k])[0, 1] for k in range(K)]))
+
+    adapted, ridge_only = follows(model), follows(dataclasses.replace(model, output_strength=0.0))
+    assert adapted > 0.45 and adapted > ridge_only + 0.3, (adapted, ridge_only)
+
+
 # -- mouth index ---------------------------------------------------------------------------
 
 def test_candidate_selection_is_deterministic_and_follows_the_template(tpl3):

@@ -70,10 +70,10 @@ def test_self_reenactment_runs():
 
 
 # Measured in bench/quality.py on face_square_2, which the committed mouth model never saw
-# (lipsync.corpus.HOLDOUT): opening r 0.36 for the default engine, 0.14 for the static
-# template.  The floor sits between the two, so a regression to a static or unrelated mouth
-# fails here.
-QUALITY_FLOOR_OPENING = 0.25
+# (lipsync.corpus.HOLDOUT): opening r 0.43 for the default engine (0.36-0.37 before speaker
+# adaptation recalibrated the generic predictions too), 0.14 for the static template.  The
+# floor sits between the two, so a regression to a static or unrelated mouth fails here.
+QUALITY_FLOOR_OPENING = 0.28
 
 
 def test_quality_floor_on_a_held_out_clip():
