@@ -5,10 +5,10 @@ import asyncio
 import time
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from jobs import progress
+from jobs.group_consumer import GroupConsumer
 
 NOT_FOUND = 4404  # not this visitor's job (or no such job), at connect
 ACCESS_ENDED = 4403  # the visitor was a member when the socket opened and no longer is
@@ -16,7 +16,7 @@ RECHECK_SECONDS = 10.0  # an open socket re-checks its member at least this ofte
 EVENT_RECHECK_SECONDS = 2.0  # ... and before an event, when the last check is older than this
 
 
-class JobConsumer(AsyncJsonWebsocketConsumer):
+class JobConsumer(GroupConsumer):
     """Members of the job's team only (another team's job is "not found": close 4404).
 
     The current state of every render is sent right after connecting, and the group is joined
@@ -26,14 +26,6 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     when the last check is older than EVENT_RECHECK_SECONDS, and on every "refresh"): someone
     removed from the team is disconnected with ACCESS_ENDED."""
 
-    async def __call__(self, scope, receive, send):
-        # A send to a client already gone (uvicorn raises ClientDisconnected) ends this
-        # coroutine with no disconnect() call: the watcher and the group end with it anyway.
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._leave()
-
     async def connect(self):
         self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
         allowed = await self._allowed()
@@ -42,23 +34,17 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             return
         self.checked_at = time.monotonic()
         self.language = progress.viewer_language(self.scope)
-        self.group = progress.job_group(self.job_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(progress.job_group(self.job_id))
         await self.accept()
         self.watcher = asyncio.create_task(self._watch())
         await self._send_snapshot()
 
-    async def disconnect(self, code):
-        await self._leave()
-
-    async def _leave(self):
-        """Stop the watcher and leave the group; safe to call more than once."""
+    async def leave(self):
+        """Stop the membership watcher too, however the socket ends."""
         watcher = getattr(self, "watcher", None)
         if watcher is not None and watcher is not asyncio.current_task():
             watcher.cancel()
-        if getattr(self, "group", None):
-            group, self.group = self.group, None
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await super().leave()
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "refresh":  # a client that slept asks for the whole state again
@@ -90,9 +76,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     async def _end_access(self):
         if not getattr(self, "ended", False):
             self.ended = True
-            if getattr(self, "group", None):
-                await self.channel_layer.group_discard(self.group, self.channel_name)
-                self.group = None
+            await self.leave()
             await self.close(code=ACCESS_ENDED)
 
     async def _watch(self):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils import translation
 
 from jobs import progress
+from jobs.group_consumer import GroupConsumer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def template_publish(template) -> None:
         log.warning("library publish failed for template %s", template.pk, exc_info=True)
 
 
-class LibraryConsumer(AsyncJsonWebsocketConsumer):
+class LibraryConsumer(GroupConsumer):
     """Members of the team only (anyone else: close 4404, as for another team's job)."""
 
     async def connect(self):
@@ -43,14 +43,9 @@ class LibraryConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=NOT_FOUND)
             return
         self.language = progress.viewer_language(self.scope)
-        self.group = library_group(self.team_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(library_group(self.team_id))
         await self.accept()
         await self.send_json({"type": "library", "snapshot": True})  # connected: cards follow from here
-
-    async def disconnect(self, code):
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         # On (re)connect the page asks again for the cards it shows as not ready yet, so a

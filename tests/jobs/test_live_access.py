@@ -107,19 +107,23 @@ def test_unknown_websocket_path_is_refused_cleanly(cast, path):
     asyncio.run(scenario())
 
 
-def test_a_client_gone_before_the_snapshot_leaves_no_watcher_behind(cast, job, redis_conn, monkeypatch):
+@pytest.mark.parametrize("socket", ["job", "library"])
+def test_a_client_gone_before_the_snapshot_leaves_nothing_behind(cast, job, redis_conn, monkeypatch, socket):
     """A client that resets the connection right after the handshake makes the snapshot's send
     fail (uvicorn raises ClientDisconnected), which ends the consumer without disconnect().
-    Its membership watcher must end with it: left running, it later tried to close the dead
-    socket and the server logged "Task exception was never retrieved" as an ERROR."""
+    Its group must be left anyway, and the job page's membership watcher must end with it:
+    left running, it later tried to close the dead socket and the server logged "Task
+    exception was never retrieved" as an ERROR."""
     import gc
 
+    from channels.layers import get_channel_layer
     from uvicorn.protocols.utils import ClientDisconnected
 
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.05)
     from config.asgi import application
 
-    comm = _ws(f"/ws/jobs/{job.pk}/", cast.vera)  # for its scope: path, origin and session cookie
+    path = f"/ws/jobs/{job.pk}/" if socket == "job" else f"/ws/teams/{cast.acme.pk}/templates/"
+    comm = _ws(path, cast.vera)  # for its scope: path, origin and session cookie
 
     async def scenario():
         errors: list[dict] = []
@@ -136,13 +140,15 @@ def test_a_client_gone_before_the_snapshot_leaves_no_watcher_behind(cast, job, r
         with pytest.raises(ClientDisconnected):
             await application(comm.scope, inbox.get, send)
         assert sent[0] == "websocket.accept"
+        groups = {g: set(members) for g, members in get_channel_layer()._get_layer().groups.items() if members}
         await sync_to_async(_remove)(cast.acme, cast.vera)  # what made the leaked watcher send
         await asyncio.sleep(0.5)
         watchers = [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "JobConsumer._watch"]
         gc.collect()
         await asyncio.sleep(0)
-        return watchers, errors
+        return groups, watchers, errors
 
-    watchers, errors = asyncio.run(scenario())
+    groups, watchers, errors = asyncio.run(scenario())
+    assert groups == {}
     assert watchers == []
     assert errors == []
