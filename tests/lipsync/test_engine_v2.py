@@ -148,12 +148,12 @@ def test_adaptation_learns_a_speaker_unlike_the_generic_read_out():
 
     from lipsync.media import decode_audio
     from lipsync.mouth_model import MouthModel
-    from lipsync.speech import WhisperEncoder
+    from lipsync.speech import whisper_features
 
     model = MouthModel.load()
     assert model.output_strength > 0
     samples = decode_audio(media("speech_zh_news.wav"))
-    feats = WhisperEncoder().encode(samples)
+    feats = whisper_features(samples)
     fps, n, seen = 25.0, 200, 75
     generic = model.predict(feats, fps, n)
     K = generic.shape[1]
